@@ -1,0 +1,293 @@
+"""`lvmove` subcommands: status, start, watch, abort, move, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from lvmove_hooks import __version__, config, lvm, statefile, units
+from lvmove_hooks.errors import BadInput, Exit, LvmoveError, NeedsRoot, NoSuchMove
+from lvmove_hooks.model import Move
+from lvmove_hooks.names import check_name, parse_lvref
+from lvmove_hooks.progress import human_bytes, human_duration
+from lvmove_hooks.targets import is_pv_path, match, parse_target
+
+EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input, 3 needs root,
+4 bad configuration, 5 aborted, 6 interrupted (resumes on next start), 7 degraded mirror leg,
+8 verification failed, 9 no such move. See lvmove(8)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lvmove", description="Resume, watch and finish LVM2 pvmove operations as systemd units.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"lvmove {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("status", help="list in-flight moves with progress")
+    p.add_argument("target", nargs="?", help="only this move")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("start", help="start (or resume) the unit that carries a move")
+    p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
+
+    p = sub.add_parser("watch", help="show live progress until the move(s) end")
+    p.add_argument("target", nargs="?", help="only this move (default: all)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between updates (default 2)")
+
+    p = sub.add_parser("abort", help="abort a move with LVM's own abort")
+    p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
+
+    p = sub.add_parser("move", help="start a new move carried by lvmove's unit")
+    p.add_argument("source", help="source PV, e.g. /dev/sdb")
+    p.add_argument("destinations", nargs="*", help="destination PV(s) (default: LVM chooses)")
+    p.add_argument("--lv", help="move only the extents of this LV")
+    p.add_argument("--atomic", action="store_true", help="all-or-nothing move (pvmove --atomic)")
+    p.add_argument("--wait", action="store_true", help="watch it until it ends")
+
+    p = sub.add_parser("run", help="carry a move to its end (the body of lvmove@.service)")
+    p.add_argument("lv", metavar="VG/LV", help="the pvmove LV, e.g. vg0/pvmove0")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="lvmove: %(message)s", stream=sys.stderr,
+    )
+    handler = {
+        "status": cmd_status, "start": cmd_start, "watch": cmd_watch, "abort": cmd_abort,
+        "move": cmd_move, "run": cmd_run,
+    }[args.command]
+    try:
+        return int(handler(args))
+    except LvmoveError as exc:
+        print(f"lvmove: {exc}", file=sys.stderr)
+        return int(exc.code)
+    except KeyboardInterrupt:
+        print("lvmove: interrupted", file=sys.stderr)
+        return int(Exit.INTERRUPTED)
+    except BrokenPipeError:
+        return int(Exit.OK)
+
+
+def need_root(what: str) -> None:
+    if os.geteuid() != 0 and not os.environ.get("LVMOVE_ALLOW_NONROOT"):
+        raise NeedsRoot(f"'lvmove {what}' needs root (LVM reads and changes the disks)",
+                        hint=f"run it with sudo: sudo lvmove {what} ...")
+
+
+# ---- status ----------------------------------------------------------------------------------------------
+
+def describe(move: Move, unit_states: dict[str, dict[str, str]]) -> dict[str, Any]:
+    shared = statefile.read(move.ref.instance) or {}
+    percent = shared.get("percent", move.pvmove.copy_percent)
+    unit = unit_states.get(move.ref.unit, {})
+    return {
+        "vg": move.ref.vg,
+        "lv": move.ref.lv,
+        "uuid": move.uuid,
+        "percent": percent,
+        "size_bytes": move.size,
+        "rate_bytes_per_s": shared.get("rate_bytes_per_s"),
+        "eta_seconds": shared.get("eta_seconds"),
+        "mode": move.mode,
+        "active": move.active,
+        "source": move.source,
+        "destinations": list(move.destinations),
+        "moved_lvs": [lv.name for lv in move.moved],
+        "unit": move.ref.unit,
+        "unit_state": unit.get("ActiveState", "unknown") if unit_states else "unknown",
+        "unit_status": unit.get("StatusText", ""),
+        "poller": shared.get("poller", ""),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    target = parse_target(args.target) if args.target else None
+    need_root("status")
+    moves = lvm.moves()
+    if target is not None:
+        moves = [match(target, moves)]
+    rows = [describe(m, units.states([m.ref.unit for m in moves])) for m in moves] if moves else []
+    if args.json:
+        print(json.dumps({"moves": rows}, indent=2))
+        return int(Exit.OK)
+    if not rows:
+        print("no pvmove in flight")
+        return int(Exit.OK)
+    header = ("MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT")
+    table = [header]
+    for r in rows:
+        pct = r["percent"]
+        table.append((
+            f"{r['vg']}/{r['lv']}",
+            f"{pct:.1f}%" if isinstance(pct, int | float) else ("inactive" if not r["active"] else "?"),
+            human_bytes(r["size_bytes"]),
+            f"{human_bytes(r['rate_bytes_per_s'])}/s" if r["rate_bytes_per_s"] else "-",
+            human_duration(r["eta_seconds"]) if r["eta_seconds"] is not None else "-",
+            r["mode"],
+            r["source"],
+            ",".join(r["destinations"]) or "-",
+            f"{r['unit']} ({r['unit_state']})",
+        ))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return int(Exit.OK)
+
+
+# ---- start / run / move --------------------------------------------------------------------------------
+
+def cmd_start(args: argparse.Namespace) -> int:
+    target = parse_target(args.target)
+    need_root("start")
+    move = match(target, lvm.moves())
+    statefile.set_flag("manual", move.ref.instance)
+    units.start(move.ref.unit)
+    print(f"started {move.ref.unit} for {move.ref} ({move.mode}, {move.source} -> "
+          f"{', '.join(move.destinations) or '?'})")
+    print(f"watch it with: lvmove watch {move.ref}   or: journalctl -f -u '{move.ref.unit}'")
+    return int(Exit.OK)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lvmove_hooks import service
+
+    ref = parse_lvref(args.lv)
+    need_root("run")
+    cfg = config.load()
+    manual = statefile.take_flag("manual", ref.instance)
+    if not cfg.auto_resume and not manual and os.environ.get("INVOCATION_ID"):
+        print(f"lvmove: auto_resume is false in {cfg.path}; not resuming {ref}. "
+              f"Start it by hand with: lvmove start {ref}")
+        return int(Exit.OK)
+    outcome = service.run(ref, cfg)
+    print(f"lvmove: {ref}: {outcome.message}")
+    return int(Exit.OK)
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    for path in [args.source, *args.destinations]:
+        if not is_pv_path(path.split(":", 1)[0]):
+            raise BadInput(f"{path!r} is not a PV device path", hint="name PVs like /dev/sdb or /dev/disk/by-id/...")
+    if args.lv:
+        check_name(args.lv.split("/")[-1], "logical volume")
+    need_root("move")
+    for path in [args.source, *args.destinations]:
+        if not os.path.exists(path.split(":", 1)[0]):
+            raise BadInput(f"{path} does not exist", hint="check the device name with 'pvs'")
+    cfg = config.load()
+    lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, interval=cfg.poll_interval)
+    move = match(args.source, lvm.moves())
+    statefile.set_flag("manual", move.ref.instance)
+    units.start(move.ref.unit)
+    print(f"moving {human_bytes(move.size)} from {move.source} to {', '.join(move.destinations) or '?'} "
+          f"as {move.ref} ({move.mode}), carried by {move.ref.unit}")
+    if args.wait:
+        return watch([move.ref.instance], interval=2.0)
+    print(f"watch it with: lvmove watch {move.ref}")
+    return int(Exit.OK)
+
+
+# ---- watch ------------------------------------------------------------------------------------------------
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    target = parse_target(args.target) if args.target else None
+    need_root("watch")
+    moves = lvm.moves()
+    if target is not None:
+        moves = [match(target, moves)]
+    if not moves:
+        print("no pvmove in flight")
+        return int(Exit.OK)
+    return watch([m.ref.instance for m in moves], interval=max(0.5, args.interval))
+
+
+def watch(instances: list[str], *, interval: float) -> int:
+    from lvmove_hooks.names import unescape_instance
+
+    refs = {inst: parse_lvref(unescape_instance(inst)) for inst in instances}
+    uuids: dict[str, str] = {}
+    tty = sys.stdout.isatty()
+    code = Exit.OK
+    pending = dict(refs)
+    while pending:
+        moves = lvm.moves(sorted({r.vg for r in pending.values()}))
+        for inst, ref in list(pending.items()):
+            move = next((m for m in moves if m.ref == ref and uuids.get(inst, m.uuid) == m.uuid), None)
+            if move is None:
+                del pending[inst]
+                end = units.states([ref.unit]).get(ref.unit, {})
+                text = end.get("StatusText") or "finished or aborted"
+                print(("\r" if tty else "") + f"{ref}: {text}".ljust(78))
+                if "aborted" in text:
+                    code = Exit.ABORTED
+                continue
+            uuids[inst] = move.uuid
+            shared = statefile.read(inst) or {}
+            pct = shared.get("percent", move.pvmove.copy_percent)
+            rate = shared.get("rate_bytes_per_s")
+            eta_s = shared.get("eta_seconds")
+            line = f"{ref}: " + (f"{pct:.1f}%" if isinstance(pct, int | float) else "inactive")
+            line += f" of {human_bytes(move.size)}"
+            if rate:
+                line += f", {human_bytes(rate)}/s"
+            if eta_s is not None:
+                line += f", ETA {human_duration(eta_s)}"
+            print(("\r" if tty and len(pending) == 1 else "") + line.ljust(78),
+                  end="" if tty and len(pending) == 1 else "\n", flush=True)
+        if pending:
+            time.sleep(interval)
+    return int(code)
+
+
+# ---- abort ------------------------------------------------------------------------------------------------
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    target = parse_target(args.target)
+    need_root("abort")
+    move = match(target, lvm.moves())
+    if move.mode == "atomic":
+        print(f"aborting {move.ref} (atomic): everything goes back to {move.source}")
+    else:
+        pct = move.pvmove.copy_percent
+        print(f"aborting {move.ref} (by-segment, {pct if pct is not None else '?'}% copied): segments already "
+              f"checkpointed stay on {', '.join(move.destinations) or 'the destination'}, "
+              f"the rest goes back to {move.source}")
+    statefile.set_flag("abort", move.uuid)
+    if not move.active:
+        lvm.activate([lv.ref for lv in move.moved])
+    try:
+        lvm.abort(move.source)
+    except LvmoveError:
+        statefile.take_flag("abort", move.uuid)
+        raise
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        current, volumes = lvm.find_by_uuid(move.ref.vg, move.uuid)
+        if current is None:
+            break
+        time.sleep(1.0)
+    else:
+        raise NoSuchMove(f"{move.ref} is still there 300s after the abort", hint="see 'lvmove status'")
+    by_uuid = {lv.uuid: lv for lv in volumes}
+    for old in move.moved:
+        now = by_uuid.get(old.uuid)
+        if now is None:
+            continue
+        ext = now.extent_size or move.pvmove.extent_size
+        on_src = now.extents_on(move.source)
+        print(f"  {now.ref}: {human_bytes(on_src * ext)} on {move.source}, "
+              f"{human_bytes(now.size - on_src * ext)} elsewhere")
+    print(f"aborted {move.ref}")
+    return int(Exit.OK)

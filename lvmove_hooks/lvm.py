@@ -1,0 +1,128 @@
+"""LVM and device-mapper queries and actions, all through the runner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lvmove_hooks import runner
+from lvmove_hooks.errors import CommandFailed
+from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
+from lvmove_hooks.names import LvRef
+
+LVM = "lvm"
+DMSETUP = "dmsetup"
+
+
+def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
+    """All LVs (hidden ones too), one row per segment, without waiting for any VG lock."""
+    argv = [
+        LVM, "lvs", "-a", "--segments", "--readonly", "--reportformat", "json",
+        "--units", "b", "--nosuffix", "-o", ",".join(REPORT_FIELDS), *vgs,
+    ]
+    result = runner.run(argv, check=False)
+    if not result.ok:
+        if vgs and "not found" in result.stderr:
+            return []
+        raise CommandFailed(f"lvs failed: {result.summary()}")
+    return parse_lvs(result.stdout)
+
+
+def moves(vgs: Sequence[str] = ()) -> list[Move]:
+    return find_moves(report(vgs))
+
+
+def find_move(ref: LvRef) -> Move | None:
+    return next((m for m in moves([ref.vg]) if m.pvmove.name == ref.lv), None)
+
+
+def find_by_uuid(vg: str, uuid: str) -> tuple[Move | None, list[LogicalVolume]]:
+    """The move whose pvmove LV has `uuid` (None when gone), and the VG's LVs as read."""
+    volumes = report([vg])
+    move = next((m for m in find_moves(volumes) if m.uuid == uuid), None)
+    return move, volumes
+
+
+def activate(lvs: Iterable[LvRef]) -> None:
+    refs = [str(ref) for ref in lvs]
+    runner.run([LVM, "lvchange", "-ay", "--poll", "n", *refs], mutating=True)
+
+
+def refresh(lvs: Iterable[LvRef]) -> None:
+    refs = [str(ref) for ref in lvs]
+    runner.run([LVM, "lvchange", "--refresh", "--poll", "n", *refs], mutating=True)
+
+
+def lvpoll_argv(ref: LvRef, interval: int) -> list[str]:
+    if interval < 1:
+        raise ValueError("lvpoll --interval 0 waits in the kernel holding the VG lock; use 1 or more")
+    return [LVM, "lvpoll", "--polloperation", "pvmove", "--interval", str(interval), str(ref)]
+
+
+def abort(source_pv: str) -> runner.Result:
+    return runner.run([LVM, "pvmove", "--abort", source_pv], mutating=True)
+
+
+def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool, interval: int) -> None:
+    argv = [LVM, "pvmove", "-b", "-i", str(interval)]
+    if atomic:
+        argv.append("--atomic")
+    if lv:
+        argv += ["-n", lv]
+    runner.run([*argv, source, *dests], mutating=True)
+
+
+def use_lvmpolld() -> bool:
+    result = runner.run([LVM, "lvmconfig", "--type", "full", "global/use_lvmpolld"], check=False)
+    return result.ok and result.stdout.strip().endswith("=1")
+
+
+@dataclass(frozen=True)
+class DmInfo:
+    exists: bool
+    live: bool
+    suspended: bool
+
+
+def dm_info(name: str) -> DmInfo:
+    result = runner.run(
+        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,attr", name], check=False
+    )
+    if not result.ok:
+        return DmInfo(False, False, False)
+    fields = result.stdout.strip().split(":")
+    attr = fields[1] if len(fields) > 1 else ""
+    return DmInfo(True, "L" in attr, "s" in attr)
+
+
+def dm_table_status(name: str) -> tuple[str, str] | None:
+    """`dmsetup table` and `dmsetup status` of a device, or None when it is gone."""
+    table = runner.run([DMSETUP, "table", name], check=False)
+    if not table.ok:
+        return None
+    status = runner.run([DMSETUP, "status", name], check=False)
+    if not status.ok:
+        return None
+    return table.stdout, status.stdout
+
+
+def devnum(path: str) -> str | None:
+    """maj:min of a block device path, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+
+
+def devname(majmin: str) -> str:
+    """A device's /dev name from maj:min (sysfs), or maj:min itself."""
+    try:
+        with open(f"/sys/dev/block/{majmin}/uevent", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("DEVNAME="):
+                    return "/dev/" + line.strip().split("=", 1)[1]
+    except OSError:
+        pass
+    return majmin

@@ -1,0 +1,248 @@
+"""What a pvmove looks like, built from `lvs --segments --reportformat json` output (pure)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lvmove_hooks.errors import CommandFailed
+from lvmove_hooks.names import LvRef, dm_join, is_pvmove_lv
+
+REPORT_FIELDS = (
+    "vg_name",
+    "vg_uuid",
+    "vg_extent_size",
+    "lv_name",
+    "lv_uuid",
+    "lv_attr",
+    "lv_active",
+    "lv_size",
+    "move_pv",
+    "copy_percent",
+    "lv_layout",
+    "lv_role",
+    "segtype",
+    "seg_size_pe",
+    "seg_pe_ranges",
+    "devices",
+)
+_DEVICE = re.compile(r"(?P<name>[^,()]+)\((?P<start>\d+)\)")
+_MIMAGE = re.compile(r"(?P<base>pvmove\d+)_mimage_(?P<n>\d+)")
+
+
+@dataclass(frozen=True)
+class Segment:
+    segtype: str
+    size_pe: int
+    devices: tuple[tuple[str, int], ...]  # (PV path or LV name, first extent)
+
+
+@dataclass(frozen=True)
+class LogicalVolume:
+    vg: str
+    vg_uuid: str
+    name: str  # without the brackets LVM puts around hidden LVs
+    uuid: str
+    attr: str
+    active: bool
+    size: int  # bytes
+    extent_size: int  # bytes
+    move_pv: str
+    copy_percent: float | None
+    role: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def ref(self) -> LvRef:
+        return LvRef(self.vg, self.name)
+
+    @property
+    def is_pvmove(self) -> bool:
+        return self.attr.startswith("p") or "pvmove" in self.role.split(",")
+
+    @property
+    def locked(self) -> bool:
+        return len(self.attr) > 2 and self.attr[2].isupper()
+
+    @property
+    def is_error_orphan(self) -> bool:
+        """A leftover `pvmoveN` of a crash between LVM's two finish commits."""
+        return (
+            is_pvmove_lv(self.name)
+            and not self.is_pvmove
+            and bool(self.segments)
+            and all(s.segtype == "error" for s in self.segments)
+        )
+
+    def maps_to(self, name: str) -> bool:
+        return any(dev == name for seg in self.segments for dev, _ in seg.devices)
+
+    def extents_on(self, pv: str) -> int:
+        """Extents of this LV's single-area segments that sit on `pv` directly."""
+        return sum(s.size_pe for s in self.segments if len(s.devices) == 1 and s.devices[0][0] == pv)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One in-flight pvmove: the pvmoveN LV and what hangs on it."""
+
+    pvmove: LogicalVolume
+    mode: str  # "by-segment" or "atomic"
+    source: str
+    destinations: tuple[str, ...]
+    moved: tuple[LogicalVolume, ...]
+    baseline_on_source: Mapping[str, int] = field(default_factory=dict)  # moved LV uuid -> extents
+
+    @property
+    def ref(self) -> LvRef:
+        return self.pvmove.ref
+
+    @property
+    def uuid(self) -> str:
+        return self.pvmove.uuid
+
+    @property
+    def dm_name(self) -> str:
+        return dm_join(self.pvmove.vg, self.pvmove.name)
+
+    @property
+    def size(self) -> int:
+        return self.pvmove.size
+
+    @property
+    def active(self) -> bool:
+        return self.pvmove.active
+
+
+def _rows(document: Mapping[str, Any]) -> Iterable[Mapping[str, str]]:
+    reports = document.get("report")
+    if not isinstance(reports, list):
+        raise CommandFailed("lvs JSON has no 'report' list")
+    for report in reports:
+        if not isinstance(report, dict):
+            continue
+        for value in report.values():  # "lv" or "seg", whichever LVM chose
+            if isinstance(value, list):
+                yield from (row for row in value if isinstance(row, dict))
+
+
+def _int(text: str) -> int:
+    text = text.strip().rstrip("B")
+    if not text:
+        return 0
+    return int(float(text))
+
+
+def _percent(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if text else None
+
+
+def parse_devices(text: str) -> tuple[tuple[str, int], ...]:
+    return tuple((m.group("name").strip(), int(m.group("start"))) for m in _DEVICE.finditer(text))
+
+
+def parse_lvs(text: str) -> list[LogicalVolume]:
+    """Parse lvs JSON (one row per segment or per LV; LVM 2.03.16 `json` and newer, extra keys ignored)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandFailed(f"lvs printed invalid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise CommandFailed("lvs JSON is not an object")
+    order: list[str] = []
+    rows: dict[str, list[Mapping[str, str]]] = {}
+    for row in _rows(document):
+        key = row.get("lv_uuid") or f"{row.get('vg_name', '')}/{row.get('lv_name', '')}"
+        if key not in rows:
+            order.append(key)
+            rows[key] = []
+        rows[key].append(row)
+    return [_volume(rows[key]) for key in order]
+
+
+def _volume(rows: list[Mapping[str, str]]) -> LogicalVolume:
+    first = rows[0]
+    name = first.get("lv_name", "").strip("[]")
+    attr = first.get("lv_attr", "")
+    active_text = first.get("lv_active", "")
+    active = active_text.startswith("active") or active_text == "local exclusively" or (
+        not active_text and len(attr) > 4 and attr[4] == "a"
+    )
+    segments = tuple(
+        Segment(row.get("segtype", ""), _int(row.get("seg_size_pe", "0") or "0"),
+                parse_devices(row.get("devices", "")))
+        for row in rows
+        if row.get("segtype") or row.get("devices")
+    )
+    return LogicalVolume(
+        vg=first.get("vg_name", ""),
+        vg_uuid=first.get("vg_uuid", ""),
+        name=name,
+        uuid=first.get("lv_uuid", ""),
+        attr=attr,
+        active=active,
+        size=_int(first.get("lv_size", "0") or "0"),
+        extent_size=_int(first.get("vg_extent_size", "0") or "0"),
+        move_pv=first.get("move_pv", ""),
+        copy_percent=_percent(first.get("copy_percent", "")),
+        role=first.get("lv_role", ""),
+        segments=segments,
+    )
+
+
+def find_moves(volumes: list[LogicalVolume]) -> list[Move]:
+    """Every pvmove LV in the report, with its mode, source, destinations and moved LVs."""
+    moves: list[Move] = []
+    by_vg: dict[str, list[LogicalVolume]] = {}
+    for lv in volumes:
+        by_vg.setdefault(lv.vg, []).append(lv)
+    for vg_lvs in by_vg.values():
+        by_name = {lv.name: lv for lv in vg_lvs}
+        for lv in vg_lvs:
+            if not (lv.is_pvmove and is_pvmove_lv(lv.name)):
+                continue
+            moves.append(_move(lv, vg_lvs, by_name))
+    return moves
+
+
+def _move(pv_lv: LogicalVolume, vg_lvs: list[LogicalVolume], by_name: Mapping[str, LogicalVolume]) -> Move:
+    images = {
+        int(m.group("n")): by_name[name]
+        for name in by_name
+        if (m := _MIMAGE.fullmatch(name)) and m.group("base") == pv_lv.name
+    }
+    atomic = bool(images) or any(
+        _MIMAGE.fullmatch(dev) for seg in pv_lv.segments for dev, _ in seg.devices
+    )
+    source = pv_lv.move_pv
+    dests: list[str] = []
+
+    def add_dest(dev: str) -> None:
+        if dev != source and dev not in dests:
+            dests.append(dev)
+
+    if atomic:
+        for n, image in sorted(images.items()):
+            if n == 0:
+                if not source:
+                    source = next((d for s in image.segments for d, _ in s.devices), "")
+                continue
+            for seg in image.segments:
+                for dev, _ in seg.devices:
+                    add_dest(dev)
+    else:
+        for seg in pv_lv.segments:
+            if not source and seg.devices:
+                source = seg.devices[0][0]
+            for dev, _ in seg.devices[1:] if len(seg.devices) > 1 else seg.devices:
+                add_dest(dev)
+    moved = tuple(
+        lv for lv in vg_lvs
+        if lv is not pv_lv and not _MIMAGE.fullmatch(lv.name) and lv.maps_to(pv_lv.name)
+    )
+    baseline = {lv.uuid: lv.extents_on(source) for lv in moved}
+    return Move(pv_lv, "atomic" if atomic else "by-segment", source, tuple(dests), moved, baseline)

@@ -1,0 +1,68 @@
+"""Progress the unit shares with `lvmove status`/`watch`: /run/lvmove/<instance>.json."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+STALE_SECONDS = 120.0
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("LVMOVE_RUNDIR", "/run/lvmove"))
+
+
+def _path(instance: str) -> Path:
+    return run_dir() / f"{instance}.json"
+
+
+def write(instance: str, data: dict[str, Any]) -> None:
+    directory = run_dir()
+    try:
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        tmp = directory / f".{instance}.json.tmp"
+        tmp.write_text(json.dumps({**data, "updated": time.time()}), encoding="utf-8")
+        tmp.replace(_path(instance))
+    except OSError:
+        pass  # progress sharing is best effort
+
+
+def read(instance: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(_path(instance).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or time.time() - float(data.get("updated", 0)) > STALE_SECONDS:
+        return None
+    return data
+
+
+def remove(instance: str) -> None:
+    with contextlib.suppress(OSError):
+        _path(instance).unlink()
+
+
+def flag_path(kind: str, key: str) -> Path:
+    return run_dir() / f"{kind}-{key}"
+
+
+def set_flag(kind: str, key: str) -> None:
+    with contextlib.suppress(OSError):
+        run_dir().mkdir(mode=0o755, parents=True, exist_ok=True)
+        flag_path(kind, key).write_text(str(time.time()), encoding="utf-8")
+
+
+def take_flag(kind: str, key: str) -> bool:
+    try:
+        flag_path(kind, key).unlink()
+    except OSError:
+        return False
+    return True
+
+
+def has_flag(kind: str, key: str) -> bool:
+    return flag_path(kind, key).exists()

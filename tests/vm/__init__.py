@@ -1,0 +1,1 @@
+"""VM test harness: real LVM2 in a qemu (TCG) guest."""

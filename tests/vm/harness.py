@@ -1,0 +1,144 @@
+"""Host side of the VM scenarios: set up a guest, run its phases, collect the guest's checks.
+
+    python3 -m tests.vm.harness SCENARIO [--bus scsi|blk] [--keep]   (by hand, for debugging)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .guest import Guest, GuestError
+from .image import Image, build
+from .lvmove_pkg import stage_lvmove
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE / "scenarios"
+REPO = HERE.parent.parent
+CAPTURED = REPO / "tests" / "fixtures" / "captured"
+
+log = logging.getLogger("lvmove.vm")
+
+
+def work_root() -> Path:
+    return Path(os.environ.get("LVMOVE_VM_WORK", "/var/tmp/lvmove-vm-runs"))
+
+
+@dataclass
+class Checks:
+    """The PASS/FAIL lines a guest script wrote to out/checks.txt."""
+
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("FAIL")]
+
+    def passed(self, name: str) -> bool:
+        return any(line.split()[:2] == ["PASS", name] for line in self.lines)
+
+
+@dataclass
+class Run:
+    name: str
+    guest: Guest
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def out(self) -> Path:
+        return self.guest.share / "out"
+
+    def checks(self) -> Checks:
+        path = self.out / "checks.txt"
+        return Checks(path.read_text().splitlines() if path.exists() else [])
+
+    def phase(self, phase: int, until: str = "RUNNER-END", timeout: float = 600, **kw: str) -> str:
+        """Boot and run one phase of the scenario script until the marker `until`."""
+        self.guest.boot(f"{self.name}.sh", phase, kw.get("append", ""))
+        marker = self.guest.drive(until, timeout)
+        if until == "RUNNER-END":
+            self.guest.wait_exit(90)
+        return marker
+
+    def crash_phase(self, phase: int, timeout: float = 600) -> None:
+        """Run a phase until the guest says READY-TO-CRASH, then SIGKILL qemu."""
+        self.phase(phase, "READY-TO-CRASH", timeout)
+        self.guest.kill()
+
+    def final_phase(self, phase: int, timeout: float = 900, append: str = "") -> None:
+        marker = self.phase(phase, "RUNNER-END", timeout, append=append)
+        if marker != "RUNNER-END rc=0":
+            raise GuestError(f"phase {phase} script failed: {marker}\n{self.guest.phase_log_tail()}")
+
+    def assert_ok(self, *required: str) -> None:
+        checks = self.checks()
+        problems = list(checks.failed)
+        problems += [f"MISSING {name}" for name in required if not checks.passed(name)]
+        if problems:
+            raise GuestError(
+                f"scenario {self.name}: " + "; ".join(problems) + f"\n(see {self.out})\n{self.guest.phase_log_tail()}"
+            )
+
+    def save_capture(self, dest: Path) -> None:
+        """Copy the guest's captured outputs into the repo's fixtures."""
+        src = self.out / "capture"
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+
+    def close(self, keep: bool) -> None:
+        self.guest.close(keep=keep)
+
+
+def new_run(
+    name: str,
+    image: Image,
+    *,
+    bus: str = "scsi",
+    pv_count: int = 3,
+    with_lvmove: bool = True,
+    boot_bps: int = 0,
+    tag: str = "",
+) -> Run:
+    """A fresh machine for scenario `name` with the scripts (and lvmove) in its share."""
+    workdir = work_root() / (tag or name)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    guest = Guest(image=image, workdir=workdir, pv_count=pv_count, bus=bus, boot_bps=boot_bps)
+    for script in SCENARIOS.glob("*.sh"):
+        shutil.copy2(script, guest.share / script.name)
+    if with_lvmove:
+        stage_lvmove(guest.share)
+    return Run(name=name, guest=guest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m tests.vm.harness")
+    parser.add_argument("scenario")
+    parser.add_argument("--bus", default="scsi", choices=("scsi", "blk"))
+    parser.add_argument("--pvs", type=int, default=3)
+    parser.add_argument("--no-lvmove", action="store_true")
+    parser.add_argument("--phase2-bps", type=int, default=0)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    image = build()
+    run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, with_lvmove=not args.no_lvmove)
+    try:
+        run.crash_phase(1)
+        run.guest.boot_bps = args.phase2_bps
+        run.final_phase(2)
+        run.assert_ok()
+    finally:
+        run.close(keep=args.keep)
+    print(f"{args.scenario}: ok in {time.monotonic() - run.started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

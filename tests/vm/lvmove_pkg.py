@@ -1,0 +1,74 @@
+"""Put lvmove into a guest's share the way a distro ships it: the .deb from `make deb`.
+
+Without a .deb (and only when LVMOVE_VM_STAGED=1) the files are staged by hand at their installed paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from .hostcmd import HostCommandError, run
+
+REPO = Path(__file__).resolve().parents[2]
+DEB_DIR = REPO / "build" / "deb"
+
+log = logging.getLogger("lvmove.vm")
+
+WRAPPER = "#!/usr/bin/python3\nfrom lvmove_hooks.cli import main\nraise SystemExit(main())\n"
+
+
+def find_deb() -> Path | None:
+    debs = sorted(DEB_DIR.glob("lvmove_*_all.deb"), key=lambda p: p.stat().st_mtime)
+    return debs[-1] if debs else None
+
+
+def build_deb() -> Path:
+    """Run `make deb` in the repo (the project's own packaging) and return the .deb."""
+    if not (REPO / "Makefile").exists():
+        raise HostCommandError("no Makefile in the repo: `make deb` is not available yet")
+    run(["make", "-C", REPO, "deb"], timeout=600)
+    deb = find_deb()
+    if deb is None:
+        raise HostCommandError(f"`make deb` left no lvmove_*_all.deb in {DEB_DIR}")
+    return deb
+
+
+def staged_allowed() -> bool:
+    return os.environ.get("LVMOVE_VM_STAGED", "") == "1"
+
+
+def stage_lvmove(share: Path) -> None:
+    """Place the package (pkg/lvmove_*.deb) or the staged tree (stage/) into the share."""
+    if staged_allowed():
+        stage_files(share / "stage")
+        return
+    deb = build_deb()
+    (share / "pkg").mkdir(exist_ok=True)
+    shutil.copy2(deb, share / "pkg" / deb.name)
+    log.info("lvmove package for the guest: %s", deb.name)
+
+
+def stage_files(root: Path) -> None:
+    """Temporary fallback: the installed layout by hand (rule, unit, generator, package, wrapper)."""
+    files = {
+        REPO / "udev-rules" / "96-lvmove.rules": "usr/lib/udev/rules.d/96-lvmove.rules",
+        REPO / "units" / "lvmove@.service": "usr/lib/systemd/system/lvmove@.service",
+        REPO / "generators" / "lvmove-generator": "usr/lib/systemd/system-generators/lvmove-generator",
+    }
+    for src, rel in files.items():
+        if not src.exists():
+            raise HostCommandError(f"cannot stage lvmove: {src} missing")
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+    (root / "usr/lib/systemd/system-generators/lvmove-generator").chmod(0o755)
+    pkg = root / "usr/lib/python3/dist-packages/lvmove_hooks"
+    shutil.copytree(REPO / "lvmove_hooks", pkg, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    wrapper = root / "usr/bin/lvmove"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(WRAPPER)
+    wrapper.chmod(0o755)

@@ -1,0 +1,190 @@
+# Guest-side helpers for lvmove VM scenarios (sourced by every scenario script; bash).
+# The runner starts the script in the 9p share with $SHARE and $PHASE set; output goes to out/phaseN.log.
+set -u
+OUT="$SHARE/out"
+CHECKS="$OUT/checks.txt"
+VG=${VG:-vg}
+LVS_FIELDS=vg_name,vg_uuid,vg_extent_size,lv_name,lv_uuid,lv_attr,lv_active,lv_size,move_pv,copy_percent,lv_layout,lv_role,segtype,seg_size_pe,seg_pe_ranges,devices
+export LC_ALL=C
+mkdir -p "$OUT"
+
+t() { cut -d' ' -f1 /proc/uptime; }
+log() { echo "[$(t)] $*"; }
+mark() { echo "LVMOVE-VM: $*" > /dev/ttyS0; log "MARK $*"; }
+die() { log "FATAL: $*"; check_fail fatal "$*"; exit 1; }
+
+# Run a command, echoing it and its exit code into the log.
+cmd() {
+    log "# $*"
+    "$@"
+    local rc=$?
+    log "rc=$rc"
+    return $rc
+}
+
+check_pass() { echo "PASS $1 ${2:-}" >> "$CHECKS"; log "CHECK PASS $1 ${2:-}"; }
+check_fail() { echo "FAIL $1 ${2:-}" >> "$CHECKS"; log "CHECK FAIL $1 ${2:-}"; }
+# check NAME COMMAND...: PASS if the command succeeds.
+check() {
+    local name=$1; shift
+    if "$@"; then check_pass "$name"; else check_fail "$name" "$*"; fi
+}
+
+# Ask the host for something (e.g. `req throttle 2097152`) and wait for its answer.
+REQ_N=0
+req() {
+    REQ_N=$((REQ_N + 1))
+    local ack="$SHARE/ack/$(boot_no)-$REQ_N" i
+    mark "REQ $REQ_N $*"
+    for i in $(seq 1 300); do
+        if [ -f "$ack" ]; then log "host: $* -> $(cat "$ack")"; return 0; fi
+        sleep 0.1
+    done
+    die "host did not answer request: $*"
+}
+boot_no() { cat "$SHARE/boot-number" 2>/dev/null || echo 0; }
+
+# The N-th PV disk (serial pvN), on virtio-scsi or virtio-blk.
+pvdev() {
+    local p
+    for p in "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_pv$1" "/dev/disk/by-id/virtio-pv$1"; do
+        [ -e "$p" ] && { readlink -f "$p"; return 0; }
+    done
+    return 1
+}
+wait_pvdevs() {
+    local n=$1 i k
+    for i in $(seq 1 100); do
+        for k in $(seq 1 "$n"); do pvdev "$k" > /dev/null || break; done
+        pvdev "$n" > /dev/null && return 0
+        sleep 0.3
+    done
+    die "PV disks did not appear"
+}
+
+lvm_conf_set() {  # lvm_conf_set section/key=value ...: edit /etc/lvm/lvm.conf (and show the diff)
+    local kv sec key val
+    for kv in "$@"; do
+        sec=${kv%%/*}; key=${kv#*/}; key=${key%%=*}; val=${kv#*=}
+        # Add the setting at the top of its section (LVM takes the first definition).
+        sed -i "0,/^${sec} {/s//${sec} {\n\t${key} = ${val}/" /etc/lvm/lvm.conf
+    done
+    lvmconfig --type diff
+}
+
+# Install lvmove the way a distro does: the .deb from the share, or (LVMOVE_VM_STAGED) staged files.
+install_lvmove() {
+    if ls "$SHARE"/pkg/lvmove_*_all.deb > /dev/null 2>&1; then
+        cmd dpkg -i "$SHARE"/pkg/lvmove_*_all.deb || die "dpkg -i failed"
+    elif [ -d "$SHARE/stage" ]; then
+        log "installing staged files (no .deb)"
+        cp -a "$SHARE/stage/." / || die "staging failed"
+    else
+        die "no lvmove package in the share"
+    fi
+    cmd systemctl daemon-reload
+    cmd udevadm control --reload
+    [ -x /usr/bin/lvmove ] || die "/usr/bin/lvmove missing after install"
+}
+
+lvs_json() { lvs -a --segments --readonly --reportformat json --units b --nosuffix -o "$LVS_FIELDS" "$@"; }
+# Percent (overall, from lvs) of a pvmove LV, empty if none.
+lvs_percent() {
+    lvs -a --readonly --noheadings -o copy_percent "$1/$2" 2>/dev/null | tr -d ' '
+}
+pvmove_lvs() {  # names of pvmove LVs in VG
+    lvs -a --readonly --noheadings -o lv_name,lv_role "$1" 2>/dev/null | awk '$2 ~ /pvmove/ {gsub(/[][]/,"",$1); print $1}'
+}
+has_pvmove() { [ -n "$(pvmove_lvs "$1")" ]; }
+
+# Wait until copy_percent of VG/LV reaches a threshold (percent, integer).
+wait_percent() {
+    local vg=$1 lv=$2 want=$3 timeout=$4 end p
+    end=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        p=$(lvs_percent "$vg" "$lv")
+        if [ -n "$p" ] && [ "${p%%.*}" -ge "$want" ]; then log "$vg/$lv at $p%"; return 0; fi
+        sleep 0.5
+    done
+    log "timeout waiting for $vg/$lv >= $want% (now '${p:-}')"
+    return 1
+}
+# Wait until VG has no pvmove LV.
+wait_no_pvmove() {
+    local vg=$1 timeout=$2 end
+    end=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        has_pvmove "$vg" || { log "$vg: no pvmove LV left"; return 0; }
+        sleep 1
+    done
+    log "timeout: $vg still has $(pvmove_lvs "$vg") at $(lvs_percent "$vg" pvmove0)%"
+    return 1
+}
+
+# Fill each LV with random data and record its sha256.
+fill_lvs() {
+    local vg=$1 lv; shift
+    for lv in "$@"; do
+        dd if=/dev/urandom of="/dev/$vg/$lv" bs=1M oflag=direct status=none || die "fill $vg/$lv"
+    done
+    sync
+    sums "$vg" "$@" > "$OUT/sums.$vg.before"
+    cat "$OUT/sums.$vg.before"
+}
+sums() {
+    local vg=$1 lv; shift
+    for lv in "$@"; do
+        echo "$lv $(sha256sum < "/dev/mapper/$(dm_name "$vg" "$lv")" | cut -d' ' -f1)"
+    done
+}
+dm_name() { echo "${1//-/--}-${2//-/--}"; }
+verify_sums() {
+    local vg=$1; shift
+    sums "$vg" "$@" > "$OUT/sums.$vg.after"
+    if cmp -s "$OUT/sums.$vg.before" "$OUT/sums.$vg.after"; then
+        check_pass "checksums-$vg" "$*"
+    else
+        check_fail "checksums-$vg" "$(paste -d' ' "$OUT/sums.$vg.before" "$OUT/sums.$vg.after" | tr '\n' ';')"
+    fi
+}
+check_vgck() { if vgck "$1" > "$OUT/vgck.$1.txt" 2>&1; then check_pass "vgck-$1"; else check_fail "vgck-$1" "$(cat "$OUT/vgck.$1.txt")"; fi; }
+
+# Which PVs hold the extents of VG/LV (sorted, unique device paths).
+lv_pvs() { lvs --readonly --noheadings -o devices "$1/$2" | tr ',' '\n' | sed 's/(.*//; s/ //g' | sort -u | tr '\n' ' '; }
+
+lvpoll_count() {  # number of lvpoll / pvmove poller processes for VG/LV
+    ps -eo args= | grep -E "(lvpoll|pvmove).*$1/$2|pvmove -i|pvmove -b" | grep -v grep | wc -l
+}
+
+# Record LVM's and the kernel's view into $OUT/capture/<name>/.
+capture() {
+    local d="$OUT/capture/$1" vg dm f; shift
+    mkdir -p "$d"
+    lvs_json > "$d/lvs.json" 2> "$d/lvs.json.err"
+    lvs -a --segments -o +devices,seg_pe_ranges,copy_percent,move_pv,lv_role > "$d/lvs-segments.txt" 2>&1
+    lvs -a --readonly --reportformat json -o vg_name,lv_name,lv_uuid,lv_attr,move_pv,copy_percent,lv_layout,lv_role,devices > "$d/lvs-plain.json" 2>&1
+    pvs -o +pv_uuid > "$d/pvs.txt" 2>&1
+    dmsetup table > "$d/dmsetup-table.txt" 2>&1
+    dmsetup status > "$d/dmsetup-status.txt" 2>&1
+    dmsetup info -c > "$d/dmsetup-info-c.txt" 2>&1
+    dmsetup info -c --noheadings --separator : -o name,uuid,attr > "$d/dmsetup-info-fields.txt" 2>&1
+    for f in /sys/block/dm-*; do
+        [ -e "$f/dm/name" ] && echo "$(basename "$f") $(cat "$f/dm/name") $(cat "$f/dm/uuid") suspended=$(cat "$f/dm/suspended" 2>/dev/null) dev=$(cat "$f/dev")"
+    done > "$d/sys-block-dm.txt"
+    : > "$d/udevadm-info.txt"
+    for dm in $(dmsetup info -c --noheadings -o name 2>/dev/null); do
+        echo "=== /dev/mapper/$dm" >> "$d/udevadm-info.txt"
+        udevadm info "/dev/mapper/$dm" >> "$d/udevadm-info.txt" 2>&1
+    done
+    for vg in $(vgs --noheadings -o vg_name 2>/dev/null); do
+        cp "/etc/lvm/backup/$vg" "$d/lvm-backup-$vg.txt" 2>/dev/null
+    done
+    ps -eo pid,ppid,unit:40,args | grep -E 'lvm|pvmove|lvmove|lvpoll' | grep -v grep > "$d/ps.txt"
+    lvmpolld --dump > "$d/lvmpolld-dump.txt" 2>&1
+    systemctl list-units --all --no-pager 'lvmove@*' 'lvm*' > "$d/units.txt" 2>&1
+    log "captured $1"
+}
+
+begin() {
+    log "phase $PHASE start: $(uname -r), $(lvm version | head -1 | sed 's/ *LVM version: *//')"
+}
