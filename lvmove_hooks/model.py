@@ -129,11 +129,20 @@ def _rows(document: Mapping[str, Any]) -> Iterable[Mapping[str, str]]:
                 yield from (row for row in value if isinstance(row, dict))
 
 
+_UNITS = {"": 1, "b": 1, "s": 512, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
 def _int(text: str) -> int:
-    text = text.strip().rstrip("B")
+    """A number or size from a report: `123`, `123B` (--units b) or LVM's human `48.00m`."""
+    text = text.strip().lstrip("<").rstrip("B")
     if not text:
         return 0
-    return int(float(text))
+    unit = text[-1].lower() if text[-1].isalpha() else ""
+    number = text[:-1] if unit else text
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        raise CommandFailed(f"unexpected number in lvs report: {text!r}") from None
 
 
 def _percent(text: str) -> float | None:

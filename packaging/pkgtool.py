@@ -130,6 +130,7 @@ def _read_manifest(path: Path) -> list[tuple[str, str]]:
 
 def install(stage: Path, destdir: str, manifest: str) -> None:
     root = Path(destdir or "/")
+    root.mkdir(parents=True, exist_ok=True)  # DESTDIR itself is not ours to record
     mpath = root / manifest.lstrip("/")
     old_dirs = {n for k, n in _read_manifest(mpath) if k == "d"} if mpath.exists() else set()
     files: list[str] = []

@@ -125,7 +125,8 @@ wait_no_pvmove() {
 fill_lvs() {
     local vg=$1 lv; shift
     for lv in "$@"; do
-        dd if=/dev/urandom of="/dev/$vg/$lv" bs=1M oflag=direct status=none || die "fill $vg/$lv"
+        dd if=/dev/urandom of="/dev/$vg/$lv" bs=1M oflag=direct status=none \
+            count=$(( $(blockdev --getsize64 "/dev/$vg/$lv") / 1048576 )) || die "fill $vg/$lv"
     done
     sync
     sums "$vg" "$@" > "$OUT/sums.$vg.before"
