@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from lvmove_hooks.errors import CommandFailed
 
@@ -116,15 +117,18 @@ def _stop_overdue(proc: subprocess.Popen[str], args: tuple[str, ...], mutating: 
     return proc.communicate()
 
 
-def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start a long-running child in its own session (a terminal's ^C reaches only lvmove)."""
+def spawn(argv: Sequence[str], output: IO[bytes], *, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start a long-running child in its own session (a terminal's ^C reaches only lvmove).
+
+    Its output goes to `output` (a file, never a pipe nobody drains: a full pipe would stall LVM).
+    """
     args = tuple(argv)
     log.info("start: %s", shlex.join(args))
     try:
         return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=subprocess.STDOUT,
             env=command_env(env),
             close_fds=True,

@@ -6,11 +6,13 @@ import contextlib
 import logging
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import IO
 
-from lvmove_hooks import dmstatus, lvm, procscan, report, statefile
+from lvmove_hooks import dmstatus, lvm, procscan, report, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.errors import (
     BadConfig,
@@ -28,7 +30,8 @@ log = logging.getLogger("lvmove.service")
 
 TICK = 1.0  # seconds between cheap kernel progress reads
 RECHECK_SECONDS = 30.0  # re-read LVM state at least this often while supervising
-RESPAWN_LIMIT = 20  # lvpoll runs that end without the move ending, before giving up
+RESPAWN_LIMIT = 1000  # lvpoll runs per unit start, a guard against a loop
+FAILURE_LIMIT = 5  # consecutive failed lvpoll runs before giving up
 STOP_WAIT = 120.0  # how long to wait for a stopped lvpoll child to leave
 ABORT_FLAG = "abort"
 
@@ -55,6 +58,7 @@ class _Poll:
 
     move: Move
     child: subprocess.Popen[str] | None = None
+    child_log: IO[bytes] | None = None
     child_output: list[str] = field(default_factory=list)
     runs: int = 0
     meter: RateMeter = field(default_factory=RateMeter)
@@ -63,6 +67,8 @@ class _Poll:
     percent: float = 0.0
     supervising: str = ""
     supervised_pid: int = 0
+    failures: int = 0
+    next_spawn: float = 0.0
     last_decide: float = 0.0
 
 
@@ -260,7 +266,7 @@ def _decide(state: _Poll, config: Config) -> bool:
         state.supervising = ""
         return False
     state.supervising = ""
-    if state.child is None:
+    if state.child is None and time.monotonic() >= state.next_spawn:
         if state.runs >= RESPAWN_LIMIT:
             raise CommandFailed(
                 f"LVM's poller ended {state.runs} times without finishing {move.ref}: "
@@ -268,34 +274,42 @@ def _decide(state: _Poll, config: Config) -> bool:
                 hint="see 'journalctl -u " + move.ref.unit + "'",
             )
         state.runs += 1
-        state.child = _spawn_poller(move, config)
+        state.child_log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _reap)
+        state.child = runner.spawn(lvm.lvpoll_argv(move.ref, config.poll_interval), state.child_log)
     return False
 
 
-def _spawn_poller(move: Move, config: Config) -> subprocess.Popen[str]:
-    from lvmove_hooks import runner
-
-    return runner.spawn(lvm.lvpoll_argv(move.ref, config.poll_interval))
-
-
-def _reap(state: _Poll) -> None:
+def _reap(state: _Poll, *, stopped: bool = False) -> None:
+    """Collect our finished lvpoll; a failure (not one we asked for) counts towards giving up."""
     child = state.child
     if child is None:
         return
-    out = child.stdout.read() if child.stdout else ""
     rc = child.wait()
+    out = ""
+    if state.child_log is not None:
+        state.child_log.seek(0)
+        out = state.child_log.read().decode(errors="replace")
+        state.child_log.close()
+        state.child_log = None
     lines = [line.strip() for line in out.splitlines() if line.strip()]
     state.child_output = lines
     for line in lines[-5:]:
         log.info("lvpoll: %s", line)
     state.child = None
-    if rc not in (0,):
-        log.warning("%s: lvpoll exited %d: %s", state.move.ref, rc, lines[-1] if lines else "")
-        if rc == 5 and state.runs >= 3:
-            raise CommandFailed(
-                f"LVM's poller failed on {state.move.ref}: {lines[-1] if lines else f'exit {rc}'}",
-                hint="see 'journalctl -u " + state.move.ref.unit + "'",
-            )
+    if stopped:
+        return
+    if rc == 0:
+        state.failures = 0
+        return
+    state.failures += 1
+    state.next_spawn = time.monotonic() + min(60.0, 2.0**state.failures)
+    log.warning("%s: lvpoll exited %d: %s", state.move.ref, rc, lines[-1] if lines else "")
+    if state.failures >= FAILURE_LIMIT:
+        raise CommandFailed(
+            f"LVM's poller failed {state.failures} times on {state.move.ref}: "
+            + (lines[-1] if lines else f"exit {rc}"),
+            hint="see 'journalctl -u " + state.move.ref.unit + "'",
+        )
 
 
 def _stop_child(state: _Poll) -> None:
@@ -314,7 +328,7 @@ def _stop_child(state: _Poll) -> None:
             log.error("lvpoll %d did not reach its sleep in %.0fs; leaving it to finish", child.pid, STOP_WAIT)
             return
         time.sleep(0.05)
-    _reap(state)
+    _reap(state, stopped=True)
 
 
 def _wait_gone(state: _Poll, stop: _Stop) -> None:

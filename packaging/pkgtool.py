@@ -172,6 +172,12 @@ def install(stage: Path, destdir: str, manifest: str) -> None:
     mpath.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.chmod(mpath, 0o644)
     print(f"installed {len(files)} files; manifest {mpath}")
+    for init in stage.rglob("lvmove_hooks/__init__.py"):
+        sitedir = "/" + str(init.parent.parent.relative_to(stage))
+        if sitedir not in sys.path:
+            print(f"pkgtool: warning: {sitedir} is not on {sys.executable}'s module path: the unit, the "
+                  "generator and the lvmove command will not find lvmove_hooks (use PREFIX=/usr or "
+                  "/usr/local)", file=sys.stderr)
 
 
 def uninstall(destdir: str, manifest: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .guest import Guest, GuestError
 from .image import Image, build
-from .lvmove_pkg import stage_lvmove
+from .lvmove_pkg import prepare_payload
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios"
@@ -101,7 +101,7 @@ def new_run(
     *,
     bus: str = "scsi",
     pv_count: int = 3,
-    with_lvmove: bool = True,
+    payload: Path | None = None,
     boot_bps: int = 0,
     tag: str = "",
 ) -> Run:
@@ -112,8 +112,8 @@ def new_run(
     guest = Guest(image=image, workdir=workdir, pv_count=pv_count, bus=bus, boot_bps=boot_bps)
     for script in SCENARIOS.glob("*.sh"):
         shutil.copy2(script, guest.share / script.name)
-    if with_lvmove:
-        stage_lvmove(guest.share)
+    if payload is not None:
+        shutil.copytree(payload, guest.share, dirs_exist_ok=True)
     return Run(name=name, guest=guest)
 
 
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     image = build()
-    run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, with_lvmove=not args.no_lvmove)
+    payload = None if args.no_lvmove else prepare_payload(work_root() / "payload")
+    run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, payload=payload)
     try:
         run.crash_phase(1)
         run.guest.boot_bps = args.phase2_bps

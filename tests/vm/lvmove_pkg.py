@@ -40,15 +40,19 @@ def staged_allowed() -> bool:
     return os.environ.get("LVMOVE_VM_STAGED", "") == "1"
 
 
-def stage_lvmove(share: Path) -> None:
-    """Place the package (pkg/lvmove_*.deb) or the staged tree (stage/) into the share."""
+def prepare_payload(dest: Path) -> Path:
+    """Make dest/pkg/lvmove_*.deb (or, with LVMOVE_VM_STAGED=1, dest/stage/) for guests' shares."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
     if staged_allowed():
-        stage_files(share / "stage")
-        return
+        stage_files(dest / "stage")
+        return dest
     deb = build_deb()
-    (share / "pkg").mkdir(exist_ok=True)
-    shutil.copy2(deb, share / "pkg" / deb.name)
-    log.info("lvmove package for the guest: %s", deb.name)
+    (dest / "pkg").mkdir()
+    shutil.copy2(deb, dest / "pkg" / deb.name)
+    log.info("lvmove package for the guests: %s", deb.name)
+    return dest
 
 
 def stage_files(root: Path) -> None:

@@ -159,7 +159,7 @@ lvpoll_count() {  # number of lvpoll / pvmove poller processes for VG/LV
 
 # Record LVM's and the kernel's view into $OUT/capture/<name>/.
 capture() {
-    local d="$OUT/capture/$1" vg dm f; shift
+    local name=$1 d="$OUT/capture/$1" vg dm f
     mkdir -p "$d"
     lvs_json > "$d/lvs.json" 2> "$d/lvs.json.err"
     lvs -a --segments -o +devices,seg_pe_ranges,copy_percent,move_pv,lv_role > "$d/lvs-segments.txt" 2>&1
@@ -183,9 +183,90 @@ capture() {
     ps -eo pid,ppid,unit:40,args | grep -E 'lvm|pvmove|lvmove|lvpoll' | grep -v grep > "$d/ps.txt"
     lvmpolld --dump > "$d/lvmpolld-dump.txt" 2>&1
     systemctl list-units --all --no-pager 'lvmove@*' 'lvm*' > "$d/units.txt" 2>&1
-    log "captured $1"
+    log "captured $name"
 }
 
 begin() {
     log "phase $PHASE start: $(uname -r), $(lvm version | head -1 | sed 's/ *LVM version: *//')"
+}
+
+# ---- lvmove helpers -------------------------------------------------------------------------------------
+MSG_STARTED=bb28971395f44da3aeb2c17d7201a76c
+MSG_PROGRESS=f7324d3d0dce4081aabf9099b45a993b
+MSG_COMPLETED=04a5bdd38d1b477993e90fd0e0643dfd
+MSG_FAILED=b250cf1983d449d7a63edda86f60037f
+MSG_ABORTED=20acfd1afbbc40ea96a9fda23056bcfd
+
+unit_of() { systemd-escape --template=lvmove@.service "$1"; }
+unit_state() { systemctl show -p ActiveState --value "$1" 2>/dev/null; }
+unit_status_text() { systemctl show -p StatusText --value "$1" 2>/dev/null; }
+# Has the unit's journal (this boot) a message with this MESSAGE_ID?
+unit_has_msg() { journalctl -b -u "$1" "MESSAGE_ID=$2" -o cat --no-pager 2>/dev/null | grep -q .; }
+save_unit_journal() {  # save_unit_journal UNIT NAME
+    journalctl -b -u "$1" -o short-monotonic --no-pager > "$OUT/journal-$2.txt" 2>&1
+    journalctl -b -u "$1" -o json --no-pager > "$OUT/journal-$2.json" 2>&1
+}
+
+# Wait until UNIT is active (or the move is already gone); sets UNIT_SEEN=1 if it was seen running.
+wait_unit_active() {
+    local unit=$1 vg=$2 timeout=$3 end s
+    UNIT_SEEN=0
+    end=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        s=$(unit_state "$unit")
+        if [ "$s" = active ] || [ "$s" = activating ]; then UNIT_SEEN=1; log "$unit is $s"; return 0; fi
+        has_pvmove "$vg" || { log "$vg has no pvmove LV any more (unit state $s)"; return 1; }
+        sleep 0.5
+    done
+    log "timeout: $unit not active (state $s)"
+    return 1
+}
+wait_unit_inactive() {
+    local unit=$1 timeout=$2 end s
+    end=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        s=$(unit_state "$unit")
+        case "$s" in active|activating|deactivating) sleep 0.5 ;; *) log "$unit is $s"; return 0 ;; esac
+    done
+    log "timeout: $unit still $s"
+    return 1
+}
+
+# Sample progress of VG/LV while its unit runs: StatusText, lvs percent, `lvmove status --json`.
+# Sets PROGRESS_SEEN=1 when StatusText showed a percentage. Returns when the move is gone or after N samples.
+sample_progress() {
+    local vg=$1 lv=$2 unit=$3 n=$4 i st
+    PROGRESS_SEEN=${PROGRESS_SEEN:-0}
+    for i in $(seq 1 "$n"); do
+        has_pvmove "$vg" || return 0
+        st=$(unit_status_text "$unit")
+        echo "t=$(t) lvs=$(lvs_percent "$vg" "$lv") status='$st' pollers=$(lvpoll_count "$vg" "$lv")" >> "$OUT/progress-$vg.txt"
+        case "$st" in *%*) PROGRESS_SEEN=1 ;; esac
+        sleep 1
+    done
+}
+
+# Compare `lvmove status --json` with lvs (read just before and after); record into $OUT/status-compare.txt.
+compare_status_percent() {
+    local vg=$1 lv=$2 before after js
+    before=$(lvs_percent "$vg" "$lv")
+    js=$(lvmove status --json 2>&1)
+    after=$(lvs_percent "$vg" "$lv")
+    echo "$js" > "$OUT/status-$vg.json"
+    systemctl status --no-pager "$(unit_of "$vg/$lv")" > "$OUT/systemctl-status-$vg.txt" 2>&1
+    python3 - "$vg" "$lv" "$before" "$after" "$OUT/status-$vg.json" "$OUT/systemctl-status-$vg.txt" <<'PY'
+import json, re, sys
+vg, lv, before, after, path, sysst = sys.argv[1:7]
+moves = json.load(open(path))["moves"]
+row = next(m for m in moves if m["vg"] == vg and m["lv"] == lv)
+pct = float(row["percent"])
+lo, hi = float(before or 0), float(after or 100)
+ok = lo - 0.01 <= pct <= hi + 0.01
+text = open(sysst).read()
+m = re.search(r"Status: \"[^\"]*?(\d+(?:\.\d+)?)\s*%", text)
+spct = float(m.group(1)) if m else None
+sok = spct is not None and lo - 1 <= spct <= hi + 1
+print(f"lvs before={before} lvmove status={pct} lvs after={after} systemctl status={spct} -> json {'ok' if ok else 'BAD'}, systemctl {'ok' if sok else 'BAD'}")
+sys.exit(0 if ok and sok else 1)
+PY
 }
