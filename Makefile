@@ -74,9 +74,13 @@ REWRITE       := sed -e 's|/usr/bin/lvmove\b|$(bindir)/lvmove|g'
 
 all: wheel
 
+# Built from a fresh copy of the tree, so setuptools' build/lib and *.egg-info never land in the tree and a
+# deleted module never lingers in the wheel.
 wheel:
-	rm -rf $(BUILDDIR)/wheel $(BUILDDIR)/lib $(BUILDDIR)/bdist.*
-	$(PIP) wheel --no-deps --no-build-isolation --disable-pip-version-check -w $(BUILDDIR)/wheel .
+	rm -rf $(BUILDDIR)/wheel $(BUILDDIR)/wheel-src
+	$(PKGTOOL) copy-source $(BUILDDIR)/wheel-src
+	$(PIP) wheel --no-deps --no-build-isolation --no-cache-dir --disable-pip-version-check \
+	    -w $(abspath $(BUILDDIR)/wheel) $(abspath $(BUILDDIR)/wheel-src)
 
 # ---------------------------------------------------------------------------------------------- install
 install-data:
@@ -155,7 +159,8 @@ rpm: dist
 	    --define 'lvmove_version $(VERSION)' packaging/rpm/lvmove.spec
 	@ls -l $(BUILDDIR)/rpm/RPMS/noarch/
 
-check-packaging: deb
+check-packaging:
+	@test -f $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb || $(MAKE) --no-print-directory deb
 	$(PKG_ENV) lintian --fail-on error --display-info --info \
 	    $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb
 

@@ -20,6 +20,7 @@ class Config:
     poll_interval: int = 15
     progress_interval: int = 30
     activate_inactive: bool = True
+    watch_kernel: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     path: str = field(default="(defaults)", compare=False)
@@ -35,6 +36,7 @@ _FORMS = {
     "poll_interval": "a whole number of seconds from 1 to 3600",
     "progress_interval": "a whole number of seconds from 1 to 3600",
     "activate_inactive": "true or false",
+    "watch_kernel": "true or false",
     "include": "a list of VG names, e.g. [vg0, data-vg]",
     "exclude": "a list of VG names, e.g. [scratch]",
 }
@@ -82,7 +84,7 @@ def _check(where: str, key: str, value: Any) -> Any:
     def bad() -> BadConfig:
         return BadConfig(f"{where}: {key}: got {value!r}", hint=f"expected {_FORMS[key]}")
 
-    if key in ("auto_resume", "activate_inactive"):
+    if key in ("auto_resume", "activate_inactive", "watch_kernel"):
         if not isinstance(value, bool):
             raise bad()
         return value

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lvmove_hooks import runner
+from lvmove_hooks import dmioctl, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
+
+log = logging.getLogger("lvmove.lvm")
 
 LVM = "lvm"
 DMSETUP = "dmsetup"
@@ -94,6 +97,34 @@ def dm_info(name: str) -> DmInfo:
     fields = result.stdout.strip().split(":")
     attr = fields[1] if len(fields) > 1 else ""
     return DmInfo(True, "L" in attr, "s" in attr)
+
+
+class Kernel:
+    """Table and status of dm devices: DM ioctls when possible (no process), else `dmsetup`."""
+
+    def __init__(self) -> None:
+        self.control = dmioctl.open_control()
+
+    @property
+    def direct(self) -> bool:
+        return self.control is not None
+
+    def table_status(self, name: str) -> tuple[str, str] | None:
+        if self.control is not None:
+            try:
+                state = self.control.read(name)
+            except OSError as exc:
+                log.warning("DM ioctl on %s failed (%s); using dmsetup from now on", name, exc)
+                self.control.close()
+                self.control = None
+            else:
+                return None if state is None else (state.table, state.status)
+        return dm_table_status(name)
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
 
 
 def dm_table_status(name: str) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ def test_absent_file_is_defaults(tmp_path: Path) -> None:
 def test_full_config() -> None:
     cfg = parse("auto_resume: false\npoll_interval: 5\nprogress_interval: 10\nactivate_inactive: false\n"
                 "include: [vg0, data-vg]\nexclude: []\n", "f.yaml")
-    assert cfg == Config(False, 5, 10, False, ("vg0", "data-vg"), ())
+    assert cfg == Config(False, 5, 10, False, True, ("vg0", "data-vg"), ())
     assert cfg.wants_vg("vg0") and not cfg.wants_vg("other")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -104,6 +105,7 @@ def new_run(
     payload: Path | None = None,
     boot_bps: int = 0,
     tag: str = "",
+    env: dict[str, str] | None = None,
 ) -> Run:
     """A fresh machine for scenario `name` with the scripts (and lvmove) in its share."""
     workdir = work_root() / (tag or name)
@@ -112,6 +114,8 @@ def new_run(
     guest = Guest(image=image, workdir=workdir, pv_count=pv_count, bus=bus, boot_bps=boot_bps)
     for script in SCENARIOS.glob("*.sh"):
         shutil.copy2(script, guest.share / script.name)
+    lines = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
+    (guest.share / "scenario.env").write_text("".join(line + "\n" for line in lines))
     if payload is not None:
         shutil.copytree(payload, guest.share, dirs_exist_ok=True)
     return Run(name=name, guest=guest)

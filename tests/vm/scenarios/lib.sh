@@ -1,6 +1,8 @@
 # Guest-side helpers for lvmove VM scenarios (sourced by every scenario script; bash).
 # The runner starts the script in the 9p share with $SHARE and $PHASE set; output goes to out/phaseN.log.
 set -u
+# shellcheck disable=SC1091
+[ -f "$SHARE/scenario.env" ] && . "$SHARE/scenario.env"
 OUT="$SHARE/out"
 CHECKS="$OUT/checks.txt"
 VG=${VG:-vg}
@@ -90,7 +92,8 @@ install_lvmove() {
 lvs_json() { lvs -a --segments --readonly --reportformat json --units b --nosuffix -o "$LVS_FIELDS" "$@"; }
 # Percent (overall, from lvs) of a pvmove LV, empty if none.
 lvs_percent() {
-    lvs -a --readonly --noheadings -o copy_percent "$1/$2" 2>/dev/null | tr -d ' '
+    lvs -a --readonly --noheadings -o lv_name,copy_percent "$1" 2>/dev/null |
+        awk -v lv="$2" '$1 == lv || $1 == "[" lv "]" {print $2}'
 }
 pvmove_lvs() {  # names of pvmove LVs in VG
     lvs -a --readonly --noheadings -o lv_name,lv_role "$1" 2>/dev/null | awk '$2 ~ /pvmove/ {gsub(/[][]/,"",$1); print $1}'

@@ -1,0 +1,324 @@
+"""The poll phase: watch the kernel's copy, and make sure LVM looks exactly when there is work for it.
+
+Two ways to drive LVM's own poll loop (`lvm lvpoll`), which makes every metadata change:
+- **kernel-watch** (default): lvmove reads the pvmove device's mirror status from the kernel (DM ioctl, no
+  VG lock) and starts `lvpoll` only when a segment is fully in sync (or nothing mirrors). lvpoll checks at
+  once, checkpoints (or finishes) and goes to sleep; lvmove then stops it with SIGINT in that sleep. One LVM
+  command per segment, and the checkpoint follows the kernel within a second.
+- **interval** (fallback, or `watch_kernel: false`): one long `lvpoll --interval N`, as lvmpolld would run.
+
+When another process already polls the LV (lvmpolld's lvpoll, a user's pvmove), lvmove only watches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+from lvmove_hooks import dmstatus, lvm, procscan, report, runner, statefile
+from lvmove_hooks.config import Config
+from lvmove_hooks.errors import CommandFailed, Degraded, Interrupted
+from lvmove_hooks.model import Move
+from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
+
+log = logging.getLogger("lvmove.poller")
+
+TICK = 0.5  # seconds between kernel reads
+PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
+REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
+SPAWN_LIMIT = 10000  # lvpoll runs per unit start: a guard against a loop
+FAILURE_LIMIT = 5  # consecutive failed lvpoll runs before giving up
+STOP_WAIT = 120.0  # how long to wait for our lvpoll to reach its sleep
+ABORT_FLAG = "abort"
+
+
+@dataclass
+class StopRequest:
+    requested: bool = False
+    signum: int = 0
+
+    def handler(self, signum: int, _frame: object) -> None:
+        self.requested = True
+        self.signum = signum
+
+
+@dataclass
+class Poller:
+    move: Move
+    config: Config
+    stop: StopRequest
+    fields: report.MoveFields
+    kernel: lvm.Kernel = field(default_factory=lvm.Kernel)
+    kernel_watch: bool = True
+    child: subprocess.Popen[str] | None = None
+    child_log: IO[bytes] | None = None
+    child_oneshot: bool = False
+    child_output: list[str] = field(default_factory=list)
+    spawns: int = 0
+    failures: int = 0
+    next_spawn: float = 0.0
+    last_check_table: str = ""
+    other: procscan.Process | None = None
+    next_scan: float = 0.0
+    meter: RateMeter = field(default_factory=RateMeter)
+    last_journal: float = 0.0
+    last_journal_percent: float = -100.0
+    progress: dmstatus.Progress | None = None
+    table: str = ""
+    source_devs: frozenset[str] = frozenset()
+    reread_now: bool = True
+    next_reread: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.kernel_watch = self.config.watch_kernel
+        self.source_devs = frozenset(d for d in (lvm.devnum(self.move.source),) if d)
+
+    # ---- the loop -------------------------------------------------------------------------------------
+
+    def run(self) -> Move:
+        """Return when the move (by UUID) is gone; raise Interrupted/Degraded/CommandFailed otherwise."""
+        if not self.kernel.direct and self.kernel_watch:
+            log.info("%s: no DM ioctl access; reading the kernel through dmsetup", self.move.ref)
+        try:
+            while True:
+                self._check_requests()
+                alive = self._watch_kernel()
+                self._collect_child()
+                if self.child is None:
+                    if not alive and self._reread_due() and self._gone():
+                        return self.move
+                    if self._poller_elsewhere():
+                        pass
+                    elif self._lvm_should_look(alive):
+                        self._spawn()
+                self._sleep(TICK)
+        finally:
+            self._stop_child()
+            self.kernel.close()
+
+    def _check_requests(self) -> None:
+        if self.stop.requested:
+            self._stop_child()
+            raise Interrupted(
+                f"stopped by signal {self.stop.signum}; the move is intact and resumes on the next start",
+                hint=f"systemctl start {self.move.ref.unit}",
+            )
+        if statefile.has_flag(ABORT_FLAG, self.move.uuid):
+            # `lvmove abort` is at work: step aside and let LVM's abort finish.
+            self._stop_child()
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not self.stop.requested:
+                if self._gone():
+                    raise _Gone
+                self._sleep(2.0)
+
+    # ---- kernel ---------------------------------------------------------------------------------------
+
+    def _watch_kernel(self) -> bool:
+        """Read progress from the kernel and report it; False when the pvmove device is gone."""
+        got = self.kernel.table_status(self.move.dm_name)
+        if got is None:
+            self.progress = None
+            return False
+        self.table = got[0]
+        prog = dmstatus.progress(dmstatus.parse_table(got[0]), dmstatus.parse_status(got[1]), self.source_devs)
+        self.progress = prog
+        if prog.bad_legs:
+            legs = ", ".join(f"{lvm.devname(dev)} ({what})" for dev, what in prog.bad_legs)
+            self._stop_child()
+            raise Degraded(
+                f"mirror leg not healthy: {legs}; not finalizing over it",
+                hint=f"check the disk, then 'lvmove abort {self.move.ref}', or repair it and 'lvmove start'",
+            )
+        self._report(prog)
+        return True
+
+    def _report(self, prog: dmstatus.Progress) -> None:
+        move = self.move
+        now = time.monotonic()
+        size = move.size or prog.total * 512
+        done = size * prog.percent / 100.0
+        self.meter.add(now, done)
+        rate = self.meter.rate()
+        remaining = eta(done, size, rate)
+        line = status_line(str(move.ref), prog.percent, done, size, remaining)
+        poller = self.other.describe() if self.other else ("lvmove" if self.child or self.kernel_watch else "")
+        if self.other:
+            line += f" (polled by pid {self.other.pid})"
+        report.notify(f"STATUS={line}")
+        statefile.write(move.ref.instance, {
+            "vg": move.ref.vg, "lv": move.ref.lv, "uuid": move.uuid, "percent": round(prog.percent, 2),
+            "done_bytes": int(done), "size_bytes": size, "rate_bytes_per_s": rate, "eta_seconds": remaining,
+            "poller": poller,
+        })
+        if now - self.last_journal >= self.config.progress_interval or (
+            prog.percent - self.last_journal_percent >= 5.0 and now - self.last_journal >= 2.0
+        ):
+            self.last_journal = now
+            self.last_journal_percent = prog.percent
+            extra = f", {human_bytes(rate)}/s" if rate else ""
+            report.event("progress", line + extra, self.fields, prog.percent)
+
+    # ---- who polls --------------------------------------------------------------------------------------
+
+    def _reread_due(self) -> bool:
+        """Ask LVM again only after our poller ended, or every few seconds: lvs is not free."""
+        now = time.monotonic()
+        if self.reread_now or now >= self.next_reread:
+            self.reread_now = False
+            self.next_reread = now + REREAD_SECONDS
+            return True
+        return False
+
+    def _gone(self) -> bool:
+        """Re-read LVM (by UUID): True when the move has ended; raise when it was deactivated."""
+        current, _ = lvm.find_by_uuid(self.move.ref.vg, self.move.uuid)
+        if current is None:
+            return True
+        from dataclasses import replace
+
+        self.move = replace(current, baseline_on_source=self.move.baseline_on_source,
+                            moved=current.moved or self.move.moved)
+        if not current.active:
+            raise Interrupted(
+                f"{self.move.ref} was deactivated while moving; the move is intact",
+                hint=f"resume it with 'lvmove start {self.move.ref}'",
+            )
+        if self.kernel_watch and self.progress is None:
+            # Active in LVM but unreadable in the kernel: poll on LVM's interval instead.
+            log.warning("%s: kernel mirror status unavailable; falling back to LVM interval polling every %ds",
+                        self.move.ref, self.config.poll_interval)
+            report.event("progress", f"{self.move.ref}: kernel status unavailable, polling every "
+                         f"{self.config.poll_interval}s", self.fields)
+            self.kernel_watch = False
+        return False
+
+    def _poller_elsewhere(self) -> bool:
+        """Another process polls (or is about to poll) this LV: watch only."""
+        now = time.monotonic()
+        if self.other is not None:
+            if procscan.pid_alive(self.other.pid):
+                return True
+            log.info("%s: %s has ended", self.move.ref, self.other.describe())
+            self.other = None
+            self.next_scan = now + 1.0  # give a hand-over (e.g. to lvmpolld) a moment
+            return True
+        if now < self.next_scan:
+            return False
+        self.next_scan = now + PROC_SCAN_SECONDS
+        found = procscan.other_pollers(self.move.ref, self.move.source, set()) or procscan.activators(
+            self.move.ref.vg, set())
+        if found:
+            self.other = found[0]
+            log.info("%s: polled by %s; watching only", self.move.ref, self.other.describe())
+            return True
+        return False
+
+    def _lvm_should_look(self, alive: bool) -> bool:
+        now = time.monotonic()
+        if now < self.next_spawn:
+            return False
+        if not self.kernel_watch or not alive or self.progress is None:
+            return True
+        if not (self.progress.segment_synced or not self.progress.mirroring):
+            return False
+        if self.table == self.last_check_table:
+            # LVM looked at this very table and left it: don't ask again before its own interval.
+            self.next_spawn = now + self.config.poll_interval
+            self.last_check_table = ""
+            return False
+        return True
+
+    # ---- our lvpoll ---------------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        if self.spawns >= SPAWN_LIMIT:
+            raise CommandFailed(f"started LVM's poller {self.spawns} times without {self.move.ref} ending",
+                                hint=f"see 'journalctl -u {self.move.ref.unit}'")
+        self.spawns += 1
+        self.child_oneshot = self.kernel_watch and self.progress is not None
+        self.last_check_table = self.table if self.child_oneshot else ""
+        self.child_log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _reap)
+        self.child = runner.spawn(lvm.lvpoll_argv(self.move.ref, self.config.poll_interval), self.child_log)
+
+    def _collect_child(self) -> None:
+        child = self.child
+        if child is None:
+            return
+        if child.poll() is not None:
+            self._reap(stopped=False)
+        elif self.child_oneshot and procscan.is_sleeping(child.pid):
+            # lvpoll checks first, then sleeps: asleep means its checkpoint (or finish) is committed.
+            self._stop_child()
+
+    def _reap(self, *, stopped: bool) -> None:
+        child = self.child
+        if child is None:
+            return
+        rc = child.wait()
+        out = ""
+        if self.child_log is not None:
+            self.child_log.seek(0)
+            out = self.child_log.read().decode(errors="replace")
+            self.child_log.close()
+            self.child_log = None
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        self.child_output = lines
+        for line in lines[-3:]:
+            log.info("lvpoll: %s", line)
+        self.child = None
+        self.reread_now = True
+        if stopped or rc == 0:
+            self.failures = 0
+            return
+        self.failures += 1
+        self.next_spawn = time.monotonic() + min(60.0, 2.0**self.failures)
+        log.warning("%s: lvpoll exited %d: %s", self.move.ref, rc, lines[-1] if lines else "")
+        if self.failures >= FAILURE_LIMIT:
+            raise CommandFailed(
+                f"LVM's poller failed {self.failures} times on {self.move.ref}: "
+                + (lines[-1] if lines else f"exit {rc}"),
+                hint=f"see 'journalctl -u {self.move.ref.unit}'",
+            )
+
+    def _stop_child(self) -> None:
+        """Stop our lvpoll: SIGINT while it sleeps (LVM's safe point); never SIGKILL."""
+        child = self.child
+        if child is None:
+            return
+        deadline = time.monotonic() + STOP_WAIT
+        while child.poll() is None:
+            if procscan.is_sleeping(child.pid):
+                child.send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
+                continue
+            if time.monotonic() > deadline:
+                log.error("lvpoll %d did not reach its sleep in %.0fs; leaving it to finish", child.pid, STOP_WAIT)
+                self.child = None
+                return
+            time.sleep(0.02)
+        self._reap(stopped=True)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stop.requested and time.monotonic() < end:
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+class _Gone(Exception):
+    """Internal: the move ended while lvmove stood aside for an abort."""
+
+
+def poll(move: Move, config: Config, stop: StopRequest, fields: report.MoveFields) -> Move:
+    poller = Poller(move, config, stop, fields)
+    try:
+        return poller.run()
+    except _Gone:
+        return poller.move

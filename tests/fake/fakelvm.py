@@ -1,0 +1,482 @@
+"""A small simulation of LVM2 2.03.16, device-mapper and systemd for lvmove's end-to-end tests.
+
+The fake `lvm`, `dmsetup` and `systemctl` in `bin/` share one JSON state file named by `LVMOVE_FAKE_STATE`;
+`tests/conftest.py` builds that state through the same functions. The state holds VGs (PVs with maj:min,
+LVs with segments) and, for every in-flight move, a hidden `pvmoveN` LV:
+
+    {"name": "pvmove0", "pvmove": true, "atomic": false, "source": "/dev/sda", "active": true,
+     "pieces": [{"lv": "data", "seg": 0, "size_pe": 4, "src": ["/dev/sda", 0], "dst": ["/dev/sdb", 0]}],
+     "checkpointed": 0,       # pieces LVM has committed as moved (by-segment mode)
+     "copy_since": 1234.5,    # wall time the kernel started copying the current piece (None: inactive)
+     "rate_pe": 20.0,         # extents the kernel copies per simulated second
+     "health": "AA", "dm": "live"}
+
+Moved LVs are LOCKED and their moved segments map onto `pvmoveN(offset)` as in real LVM. Kernel progress is the
+time since `copy_since` times `rate_pe`; without a poller the kernel stops at the end of the current piece.
+Simulated seconds are multiplied by `LVMOVE_FAKE_TIMESCALE` (real seconds per simulated second).
+
+Every command appends {"argv", "pid", "t"} to `commands.log` next to the state file, and noteworthy things
+(checkpoints, finishes, signals) to the state's `events` list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import string
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SECTOR = 512
+REGION_SECTORS = 4096  # LVM's default mirror region size (2 MiB), as in the 2.03.16 samples
+PE_START_SECTORS = 2048  # data offset of a PV (1 MiB)
+DM_MAJOR = 253
+
+State = dict[str, Any]
+LV_FIELDS = ("vg_name", "vg_uuid", "vg_extent_size", "lv_name", "lv_uuid", "lv_attr", "lv_active", "lv_size",
+             "move_pv", "copy_percent", "lv_layout", "lv_role", "segtype", "seg_size_pe", "seg_pe_ranges", "devices")
+
+
+# ---- state file ---------------------------------------------------------------------------------------------
+
+def state_path() -> Path:
+    return Path(os.environ["LVMOVE_FAKE_STATE"])
+
+
+def timescale() -> float:
+    return float(os.environ.get("LVMOVE_FAKE_TIMESCALE", "1"))
+
+
+def empty_state() -> State:
+    return {"vgs": {}, "units": {}, "started_units": [], "events": [], "seq": 0, "use_lvmpolld": 1,
+            "lvpoll_work": 0.0, "systemctl_fail": False}
+
+
+def load(path: Path | None = None) -> State:
+    path = path or state_path()
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return empty_state()
+
+
+def save(state: State, path: Path | None = None) -> None:
+    path = path or state_path()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def locked(path: Path | None = None, write: bool = True) -> Iterator[State]:
+    """The state under the lock; saved on exit when `write`."""
+    path = path or state_path()
+    with open(path.with_name(path.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = load(path)
+        yield state
+        if write:
+            save(state, path)
+
+
+def log_command(argv: list[str]) -> None:
+    entry = {"argv": argv, "pid": os.getpid(), "ppid": os.getppid(), "t": time.time()}
+    with open(state_path().with_name("commands.log"), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def event(state: State, kind: str, **data: Any) -> None:
+    state["events"].append({"event": kind, "pid": os.getpid(), "t": time.time(), **data})
+
+
+def new_uuid(state: State) -> str:
+    state["seq"] += 1
+    rnd = random.Random(state["seq"])
+    chars = "".join(rnd.choice(string.ascii_letters + string.digits) for _ in range(32))
+    parts, pos = [], 0
+    for width in (6, 4, 4, 4, 4, 4, 6):
+        parts.append(chars[pos:pos + width])
+        pos += width
+    return "-".join(parts)
+
+
+# ---- building state (used by the fixture and by `pvmove`) ----------------------------------------------------
+
+def add_vg(state: State, vg: str, pvs: dict[str, str], extent_mib: int = 4) -> State:
+    state["vgs"][vg] = {"uuid": new_uuid(state), "extent_size": extent_mib * 1024 * 1024,
+                        "pvs": dict(pvs), "lvs": []}
+    return state["vgs"][vg]
+
+
+def add_lv(state: State, vg: str, name: str, segments: list[tuple[str, int, int]], *, active: bool = True) -> State:
+    """A linear LV; `segments` are (PV, first extent, extents)."""
+    lv = {"name": name, "uuid": new_uuid(state), "active": active, "locked": False,
+          "segments": [{"size_pe": n, "devices": [[pv, pe]]} for pv, pe, n in segments]}
+    state["vgs"][vg]["lvs"].append(lv)
+    return lv
+
+
+def find_lv(state: State, vg: str, name: str) -> State | None:
+    return next((lv for lv in state["vgs"].get(vg, {}).get("lvs", []) if lv["name"] == name), None)
+
+
+def pvmoves(state: State) -> Iterator[tuple[str, State]]:
+    for vg, data in state["vgs"].items():
+        for lv in data["lvs"]:
+            if lv.get("pvmove"):
+                yield vg, lv
+
+
+def _free_pe(vgdata: State, pv: str) -> int:
+    end = 0
+    for lv in vgdata["lvs"]:
+        for seg in lv["segments"]:
+            for dev, pe in seg["devices"]:
+                if dev == pv:
+                    end = max(end, pe + seg["size_pe"])
+        for piece in lv.get("pieces", []):
+            if piece["dst"][0] == pv:
+                end = max(end, piece["dst"][1] + piece["size_pe"])
+    return end
+
+
+def create_move(state: State, vg: str, source: str, dests: list[str] | None = None, *, lv: str | None = None,
+                atomic: bool = False, active: bool = True, checkpointed: int = 0, rate_pe: float = 20.0,
+                copied_pe: float = 0.0) -> State:
+    """What `pvmove -b SRC [DST]` leaves behind: pvmoveN, its pieces, LOCKED LVs mapped onto it."""
+    data = state["vgs"][vg]
+    dests = dests or [p for p in data["pvs"] if p != source][:1]
+    if not dests:
+        raise ValueError("no destination PV")
+    used = {m["name"] for m in data["lvs"]}
+    name = next(f"pvmove{n}" for n in range(100) if f"pvmove{n}" not in used)
+    pieces: list[State] = []
+    next_dst = {d: _free_pe(data, d) for d in dests}
+    offset = 0
+    for moved in data["lvs"]:
+        if moved.get("pvmove") or (lv and moved["name"] != lv):
+            continue
+        for index, seg in enumerate(moved["segments"]):
+            if len(seg["devices"]) != 1 or seg["devices"][0][0] != source:
+                continue
+            dst = dests[len(pieces) % len(dests)]
+            pieces.append({"lv": moved["name"], "seg": index, "size_pe": seg["size_pe"],
+                           "src": list(seg["devices"][0]), "dst": [dst, next_dst[dst]]})
+            next_dst[dst] += seg["size_pe"]
+            seg["devices"] = [[name, offset]]
+            offset += seg["size_pe"]
+            moved["locked"] = True
+            moved["active"] = active
+    if not pieces:
+        raise ValueError(f"No data to move for {vg}.")
+    now = time.time()
+    pvmove = {"name": name, "uuid": new_uuid(state), "pvmove": True, "atomic": atomic, "source": source,
+              "active": active, "locked": True, "segments": [], "pieces": pieces,
+              "checkpointed": checkpointed, "rate_pe": rate_pe, "health": "AA", "dm": "live",
+              "copy_since": now - copied_pe / rate_pe * timescale() if active and rate_pe else
+              (now if active else None)}
+    data["lvs"].append(pvmove)
+    return pvmove
+
+
+# ---- kernel simulation ----------------------------------------------------------------------------------------
+
+def current_index(move: State) -> int:
+    return 0 if move["atomic"] else move["checkpointed"]
+
+
+def copied_pe(move: State, now: float | None = None) -> float:
+    """Extents of the current piece (atomic: of the whole move) the kernel has copied."""
+    if not move["active"] or move["copy_since"] is None:
+        return 0.0
+    if move.get("fixed_pe") is not None:
+        return float(move["fixed_pe"])
+    if "D" in move["health"] or "F" in move["health"] or "R" in move["health"] or "S" in move["health"]:
+        return move.get("stalled_at", 0.0)
+    total = sum(p["size_pe"] for p in move["pieces"]) if move["atomic"] else \
+        move["pieces"][current_index(move)]["size_pe"]
+    elapsed = ((now or time.time()) - move["copy_since"]) / timescale()
+    return min(float(total), max(0.0, elapsed * move["rate_pe"]))
+
+
+def current_synced(move: State) -> bool:
+    total = sum(p["size_pe"] for p in move["pieces"]) if move["atomic"] else \
+        move["pieces"][current_index(move)]["size_pe"]
+    return copied_pe(move) >= total
+
+
+def copy_percent(move: State) -> float:
+    total = sum(p["size_pe"] for p in move["pieces"])
+    done = sum(p["size_pe"] for p in move["pieces"][: move["checkpointed"]]) if not move["atomic"] else 0
+    return 100.0 * (done + copied_pe(move)) / total
+
+
+def set_health(move: State, health: str) -> None:
+    if health != "AA" and move.get("health") == "AA":
+        move["stalled_at"] = copied_pe(move)
+    move["health"] = health
+
+
+def activate_move(move: State) -> None:
+    """(Re)activation: the mirror log is in memory, so the current piece copies again from 0."""
+    if not move["active"]:
+        move["active"] = True
+        move["copy_since"] = time.time()
+        move["dm"] = "live"
+
+
+def deactivate_vg(state: State, vg: str) -> None:
+    for lv in state["vgs"][vg]["lvs"]:
+        lv["active"] = False
+        if lv.get("pvmove"):
+            lv["copy_since"] = None
+
+
+def checkpoint(state: State, vg: str, move: State) -> None:
+    move["checkpointed"] += 1
+    move["copy_since"] = time.time()
+    event(state, "checkpoint", lv=f"{vg}/{move['name']}", checkpointed=move["checkpointed"])
+
+
+def finish(state: State, vg: str, move: State, *, abort: bool = False) -> None:
+    """LVM's finish (or abort): moved segments take their final areas, LOCKED goes, pvmoveN goes."""
+    data = state["vgs"][vg]
+    for index, piece in enumerate(move["pieces"]):
+        lv = find_lv(state, vg, piece["lv"])
+        if lv is None:
+            continue
+        stays_moved = not abort or (not move["atomic"] and index < move["checkpointed"])
+        lv["segments"][piece["seg"]]["devices"] = [list(piece["dst"] if stays_moved else piece["src"])]
+        lv["locked"] = False
+    data["lvs"] = [lv for lv in data["lvs"] if lv is not move]
+    event(state, "aborted" if abort else "finished", lv=f"{vg}/{move['name']}")
+
+
+# ---- views: lvs rows and dm devices ----------------------------------------------------------------------------
+
+def _attr(lv: State, kind: str) -> str:
+    active = lv["active"]
+    if kind == "pvmove":
+        return "p-C-aom---" if active else "p-C---m---"
+    if kind == "image":
+        return "iwi-aom---" if active else "iwi---m---"
+    third = "I" if lv.get("locked") else "i"
+    return f"-w{third}-{'a' if active else '-'}-----"
+
+
+def _pe_range(dev: str, pe: int, n: int) -> str:
+    return f"{dev}:{pe}-{pe + n - 1}"
+
+
+def lv_rows(state: State, vg: str) -> list[State]:
+    """One dict per segment, LVM's field names, values as LVM would print them with `--units b --nosuffix`."""
+    data = state["vgs"][vg]
+    ext = data["extent_size"]
+    rows: list[tuple[str, int, State]] = []
+
+    def add(name: str, hidden: bool, lv: State, kind: str, segs: list[tuple[str, int, list[tuple[str, int]]]],
+            extra: State) -> None:
+        size_pe = sum(n for _, n, _ in segs)
+        for index, (segtype, n, devices) in enumerate(segs):
+            row = {
+                "vg_name": vg, "vg_uuid": data["uuid"], "vg_extent_size": str(ext),
+                "lv_name": f"[{name}]" if hidden else name, "lv_uuid": extra.get("uuid", lv["uuid"]),
+                "lv_attr": _attr(lv, kind), "lv_active": "active" if lv["active"] else "",
+                "lv_size": str(size_pe * ext), "move_pv": "", "copy_percent": "",
+                "lv_layout": "linear", "lv_role": "public", "segtype": segtype, "seg_size_pe": str(n),
+                "seg_pe_ranges": " ".join(_pe_range(d, pe, n) for d, pe in devices),
+                "devices": ",".join(f"{d}({pe})" for d, pe in devices),
+            }
+            row.update({k: v for k, v in extra.items() if k != "uuid"})
+            rows.append((name, index, row))
+
+    for lv in data["lvs"]:
+        if not lv.get("pvmove"):
+            add(lv["name"], False, lv, "lv", [("linear", s["size_pe"], [tuple(d) for d in s["devices"]])
+                                               for s in lv["segments"]], {})
+            continue
+        name = lv["name"]
+        pv_extra = {"move_pv": lv["source"], "lv_layout": "mirror", "lv_role": "private,pvmove",
+                    "copy_percent": f"{copy_percent(lv):.2f}" if lv["active"] else ""}
+        total = sum(p["size_pe"] for p in lv["pieces"])
+        if lv["atomic"]:
+            add(name, True, lv, "pvmove",
+                [("mirror", total, [(f"{name}_mimage_0", 0), (f"{name}_mimage_1", 0)])], pv_extra)
+            for n, side in ((0, "src"), (1, "dst")):
+                image = {"uuid": lv.setdefault("image_uuids", {}).get(str(n)) or f"{lv['uuid'][:-1]}{n}"}
+                add(f"{name}_mimage_{n}", True, lv, "image",
+                    [("linear", p["size_pe"], [tuple(p[side])]) for p in lv["pieces"]],
+                    {**image, "lv_role": "private,mirror,image"})
+        else:
+            add(name, True, lv, "pvmove",
+                [("mirror", p["size_pe"], [tuple(p["src"]), tuple(p["dst"])]) for p in lv["pieces"]], pv_extra)
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows]
+
+
+def dm_name(vg: str, lv: str) -> str:
+    return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
+
+
+def dm_devices(state: State) -> dict[str, State]:
+    """Active dm devices: name -> {"table": [...], "status": [...], "uuid", "devnum", "attr"}."""
+    minors: dict[tuple[str, str], int] = {}
+    for vg, data in sorted(state["vgs"].items()):
+        for lv in data["lvs"]:
+            if lv["active"]:
+                minors[(vg, lv["name"])] = len(minors) * 3  # room for a pvmove's two images
+    devices: dict[str, State] = {}
+    for vg, data in sorted(state["vgs"].items()):
+        ext = data["extent_size"] // SECTOR
+        for lv in data["lvs"]:
+            if not lv["active"]:
+                continue
+            minor = minors[(vg, lv["name"])]
+            base = {"uuid": "LVM-" + (data["uuid"] + lv["uuid"]).replace("-", ""), "attr": "L--w"}
+            if lv.get("pvmove"):
+                devices.update(_pvmove_devices(state, vg, lv, base, minor))
+                continue
+            table, status, start = [], [], 0
+            for seg in lv["segments"]:
+                dev, pe = seg["devices"][0]
+                length = seg["size_pe"] * ext
+                if dev in data["pvs"]:
+                    table.append(f"{start} {length} linear {data['pvs'][dev]} {PE_START_SECTORS + pe * ext}")
+                else:  # mapped onto pvmoveN
+                    table.append(f"{start} {length} linear {DM_MAJOR}:{minors.get((vg, dev), 0)} {pe * ext}")
+                status.append(f"{start} {length} linear ")
+                start += length
+            devices[dm_name(vg, lv["name"])] = {**base, "table": table, "status": status, "minor": minor}
+    for dev in devices.values():
+        dev["devnum"] = f"{DM_MAJOR}:{dev['minor']}"
+    return devices
+
+
+def _mirror_lines(start: int, length: int, legs: list[tuple[str, int]], synced_sectors: float,
+                  health: str) -> tuple[str, str]:
+    regions = -(-length // REGION_SECTORS)
+    in_sync = min(regions, int(synced_sectors // REGION_SECTORS))
+    if synced_sectors >= length:
+        in_sync = regions
+    table = f"{start} {length} mirror core 1 {REGION_SECTORS} 2 " + " ".join(f"{d} {o}" for d, o in legs)
+    status = f"{start} {length} mirror 2 {legs[0][0]} {legs[1][0]} {in_sync}/{regions} 1 {health} 1 core"
+    return table, status
+
+
+def _pvmove_devices(state: State, vg: str, move: State, base: State, minor: int) -> dict[str, State]:
+    data = state["vgs"][vg]
+    ext = data["extent_size"] // SECTOR
+    pvs = data["pvs"]
+    name = dm_name(vg, move["name"])
+    copied = copied_pe(move) * ext
+    out: dict[str, State] = {}
+    table: list[str] = []
+    status: list[str] = []
+    if move["atomic"]:
+        images = []
+        for n, side in ((0, "src"), (1, "dst")):
+            lines, start = [], 0
+            for p in move["pieces"]:
+                dev, pe = p[side]
+                lines.append(f"{start} {p['size_pe'] * ext} linear {pvs[dev]} {PE_START_SECTORS + pe * ext}")
+                start += p["size_pe"] * ext
+            image = f"{name}_mimage_{n}"
+            out[image] = {**base, "uuid": base["uuid"] + f"_mimage_{n}", "table": lines,
+                          "status": [f"{ln.split()[0]} {ln.split()[1]} linear " for ln in lines],
+                          "minor": minor + 1 + n}
+            images.append((f"{DM_MAJOR}:{minor + 1 + n}", 0))
+        total = sum(p["size_pe"] for p in move["pieces"]) * ext
+        t, s = _mirror_lines(0, total, images, copied, move["health"])
+        table, status = [t], [s]
+    else:
+        start = 0
+        for index, p in enumerate(move["pieces"]):
+            length = p["size_pe"] * ext
+            src = (pvs[p["src"][0]], PE_START_SECTORS + p["src"][1] * ext)
+            dst = (pvs[p["dst"][0]], PE_START_SECTORS + p["dst"][1] * ext)
+            if index < move["checkpointed"]:
+                table.append(f"{start} {length} linear {dst[0]} {dst[1]}")
+                status.append(f"{start} {length} linear ")
+            elif index == move["checkpointed"]:
+                t, s = _mirror_lines(start, length, [src, dst], copied, move["health"])
+                table.append(t)
+                status.append(s)
+            else:
+                table.append(f"{start} {length} linear {src[0]} {src[1]}")
+                status.append(f"{start} {length} linear ")
+            start += length
+    attr = {"live": "L--w", "suspended": "L-sw", "nolive": "---w"}[move.get("dm", "live")]
+    out[name] = {**base, "table": table if attr[0] == "L" else [], "status": status if attr[0] == "L" else [],
+                 "minor": minor, "attr": attr}
+    return out
+
+
+# ---- fake /proc registration ----------------------------------------------------------------------------------
+
+def register_process(argv: list[str]) -> Path | None:
+    """Show this process in the fake /proc (`LVMOVE_PROC`) with an LVM-looking cmdline; real syscall/stat."""
+    root = os.environ.get("LVMOVE_PROC")
+    if not root:
+        return None
+    entry = Path(root) / str(os.getpid())
+    entry.mkdir(parents=True, exist_ok=True)
+    for name in ("syscall", "stat", "wchan"):
+        with contextlib.suppress(FileExistsError):
+            (entry / name).symlink_to(f"/proc/{os.getpid()}/{name}")
+    tmp = entry / ".cmdline"
+    tmp.write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    tmp.replace(entry / "cmdline")
+    return entry
+
+
+def unregister_process(entry: Path | None) -> None:
+    if entry is not None:
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+# ---- helpers for commands ---------------------------------------------------------------------------------------
+
+def fail(message: str, code: int = 5) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def busy_wait(seconds: float) -> None:
+    """Wait without a sleep syscall (select), like LVM holding a lock or committing metadata."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        select.select([], [], [], left)
+
+
+class SleepWindow:
+    """SIGINT handling of LVM's poll loop: honoured only while sleeping; otherwise deferred (and recorded)."""
+
+    def __init__(self) -> None:
+        self.sleeping = False
+        self.pending = False
+        self.outside = 0
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, _signum: int, _frame: object) -> None:
+        if self.sleeping:
+            raise KeyboardInterrupt
+        self.pending = True
+        self.outside += 1
+
+    def sleep(self, seconds: float) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.sleeping = True
+        try:
+            time.sleep(seconds)
+        finally:
+            self.sleeping = False

@@ -1,0 +1,289 @@
+"""Packaging checks: make install/uninstall, man pages, journal catalog, bash completion.
+
+The fast tests run `make` against a temporary DESTDIR and BUILDDIR (the tree's build/ is left alone).
+Package builds (deb, rpm) are marked `packaging`: run them with `pytest -m packaging`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAN_PAGES = ["lvmove.8", "lvmove@.service.8", "lvmove-generator.8", "lvmove.yaml.5"]
+DIRS = {
+    "UDEVDIR": "/usr/lib/udev",
+    "UNITDIR": "/usr/lib/systemd/system",
+    "GENERATORDIR": "/usr/lib/systemd/system-generators",
+    "CATALOGDIR": "/usr/lib/systemd/catalog",
+    "COMPLETIONSDIR": "/usr/share/bash-completion/completions",
+}
+
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+
+
+def make(*args: str, build: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), f"BUILDDIR={build}", *args],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, f"make {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def tree(root: Path) -> set[str]:
+    return {"/" + str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def expected_files(prefix: str) -> set[str]:
+    share = f"{prefix}/share"
+    return {
+        f"{DIRS['UDEVDIR']}/rules.d/96-lvmove.rules",
+        f"{DIRS['UNITDIR']}/lvmove@.service",
+        f"{DIRS['GENERATORDIR']}/lvmove-generator",
+        f"{DIRS['CATALOGDIR']}/lvmove.catalog",
+        f"{DIRS['COMPLETIONSDIR']}/lvmove",
+        f"{prefix}/bin/lvmove",
+        f"{share}/man/man8/lvmove.8",
+        f"{share}/man/man8/lvmove@.service.8",
+        f"{share}/man/man8/lvmove-generator.8",
+        f"{share}/man/man5/lvmove.yaml.5",
+        f"{share}/lvmove/install-manifest",
+    }
+
+
+@needs_make
+@pytest.mark.parametrize("prefix", ["/usr", "/usr/local"])
+def test_install_then_uninstall_leaves_nothing(tmp_path: Path, prefix: str) -> None:
+    dest, build = tmp_path / "root", tmp_path / "build"
+    dirs = [f"{k}={v}" for k, v in DIRS.items()]
+    make("install", f"DESTDIR={dest}", f"PREFIX={prefix}", *dirs, build=build)
+
+    files = tree(dest)
+    assert expected_files(prefix) <= files, sorted(expected_files(prefix) - files)
+    package = [f for f in files if f.endswith("/lvmove_hooks/cli.py")]
+    assert len(package) == 1, files
+    assert os.access(dest / f"{DIRS['GENERATORDIR']}/lvmove-generator".lstrip("/"), os.X_OK)
+    assert os.access(dest / f"{prefix}/bin/lvmove".lstrip("/"), os.X_OK)
+
+    # the unit calls the installed command: rewritten when bindir is not /usr/bin
+    unit = (dest / f"{DIRS['UNITDIR']}/lvmove@.service".lstrip("/")).read_text()
+    execs = re.findall(r"^ExecStart=(\S+)", unit, re.M)
+    assert execs == [f"{prefix}/bin/lvmove"]
+    if prefix != "/usr":
+        for path in (f"{DIRS['UNITDIR']}/lvmove@.service", f"{DIRS['UDEVDIR']}/rules.d/96-lvmove.rules"):
+            assert not re.search(r"/usr/bin/lvmove\b", (dest / path.lstrip("/")).read_text()), path
+
+    # the manifest lists exactly what was installed
+    manifest = (dest / f"{prefix}/share/lvmove/install-manifest".lstrip("/")).read_text().splitlines()
+    assert {line[2:] for line in manifest if line.startswith("f ")} == files
+
+    # python byte-compiles on first use; uninstall must clean that up too
+    site = (dest / package[0].lstrip("/")).parent
+    (site / "__pycache__").mkdir()
+    (site / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"")
+
+    make("uninstall", f"DESTDIR={dest}", f"PREFIX={prefix}", *dirs, build=build)
+    assert list(dest.rglob("*")) == []
+
+
+@needs_make
+def test_install_keeps_foreign_files_and_directories(tmp_path: Path) -> None:
+    dest, build = tmp_path / "root", tmp_path / "build"
+    dirs = [f"{k}={v}" for k, v in DIRS.items()]
+    other = dest / "usr/lib/systemd/system/other.service"
+    other.parent.mkdir(parents=True)
+    other.write_text("[Unit]\n")
+    make("install", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)
+    make("install", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)  # again, over itself
+    make("uninstall", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)
+    assert tree(dest) == {"/usr/lib/systemd/system/other.service"}
+
+
+@needs_make
+def test_install_data_uses_pkg_config_or_fallbacks(tmp_path: Path) -> None:
+    dest, build = tmp_path / "root", tmp_path / "build"
+    make("install-data", f"DESTDIR={dest}", "PREFIX=/usr", build=build)
+    want = {
+        ("udev", "udevdir", DIRS["UDEVDIR"], "rules.d/96-lvmove.rules"),
+        ("systemd", "systemdsystemunitdir", DIRS["UNITDIR"], "lvmove@.service"),
+        ("systemd", "systemdsystemgeneratordir", DIRS["GENERATORDIR"], "lvmove-generator"),
+        ("systemd", "catalogdir", DIRS["CATALOGDIR"], "lvmove.catalog"),
+        ("bash-completion", "completionsdir", DIRS["COMPLETIONSDIR"], "lvmove"),
+    }
+    for pc, var, fallback, name in want:
+        value = ""
+        if shutil.which("pkg-config"):
+            value = subprocess.run(["pkg-config", f"--variable={var}", pc],
+                                   capture_output=True, text=True, check=False).stdout.strip()
+        path = dest / (value or fallback).lstrip("/") / name
+        assert path.is_file(), f"{path} missing ({pc} {var})"
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man not installed")
+@pytest.mark.parametrize("page", MAN_PAGES)
+def test_man_page_renders_without_warnings(page: str) -> None:
+    env = {**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8", "MAN_KEEP_FORMATTING": ""}
+    proc = subprocess.run(["man", "--warnings", "-l", str(ROOT / "docs/man" / page)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert "NAME" in proc.stdout and "SEE ALSO" in proc.stdout
+
+
+def test_lvmove_8_lists_every_subcommand_and_exit_code() -> None:
+    text = (ROOT / "docs/man/lvmove.8").read_text()
+    for sub in ("status", "start", "watch", "abort", "move", "run"):
+        assert re.search(rf"^\.B[IR]? {sub}\b", text, re.M), sub
+    for code in range(10):
+        assert f".TP\n.B {code}\n" in text, code
+
+
+def _architecture_message_ids() -> set[str]:
+    text = (ROOT / "docs/ARCHITECTURE.md").read_text()
+    return set(re.findall(r"^\| \w+ \| ([0-9a-f]{32}) \|", text, re.M))
+
+
+def test_catalog_has_an_entry_per_message_id() -> None:
+    ids = _architecture_message_ids()
+    assert len(ids) == 5
+    catalog = (ROOT / "packaging/lvmove.catalog").read_text()
+    entries = re.findall(r"^-- ([0-9a-f]{32})\n((?:.+\n)+)\n", catalog, re.M)
+    assert {e[0] for e in entries} == ids
+    for _, headers in entries:
+        assert re.search(r"^Subject: .+", headers, re.M)
+        assert re.search(r"^Defined-By: lvmove$", headers, re.M)
+
+
+@pytest.mark.skipif(shutil.which("journalctl") is None, reason="journalctl not installed")
+def test_catalog_compiles_with_journalctl(tmp_path: Path) -> None:
+    catdir = tmp_path / "usr/lib/systemd/catalog"
+    catdir.mkdir(parents=True)
+    shutil.copy(ROOT / "packaging/lvmove.catalog", catdir)
+    subprocess.run(["journalctl", f"--root={tmp_path}", "--update-catalog"], check=True)
+    listed = subprocess.run(["journalctl", f"--root={tmp_path}", "--list-catalog"],
+                            capture_output=True, text=True, check=True).stdout
+    assert {line.split()[0] for line in listed.splitlines()} == _architecture_message_ids()
+
+
+COMPLETION_DRIVER = r"""
+source /usr/share/bash-completion/bash_completion
+source "$1"
+shift
+COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+read -ra COMP_WORDS <<< "$COMP_LINE"
+[[ $COMP_LINE == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+_lvmove
+printf '%s\n' "${COMPREPLY[@]}"
+"""
+
+
+def _complete(tmp_path: Path, line: str, status_json: str | None) -> list[str]:
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    lvmove = fake / "lvmove"
+    if status_json is None:
+        lvmove.write_text("#!/bin/sh\necho 'lvmove: needs root' >&2\nexit 3\n")
+    else:
+        lvmove.write_text(f"#!/bin/sh\ncat <<'EOF'\n{status_json}\nEOF\n")
+    lvmove.chmod(0o755)
+    driver = tmp_path / "driver.sh"
+    driver.write_text(COMPLETION_DRIVER)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", str(driver), str(ROOT / "packaging/bash-completion/lvmove"), line],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    return [w for w in out.splitlines() if w]
+
+
+@pytest.mark.skipif(not Path("/usr/share/bash-completion/bash_completion").exists() or not shutil.which("bash"),
+                    reason="bash-completion not installed")
+def test_bash_completion(tmp_path: Path) -> None:
+    moves = json.dumps({"moves": [{"vg": "vg0", "lv": "pvmove0"}, {"vg": "my-vg", "lv": "pvmove1"}]})
+    assert _complete(tmp_path, "lvmove ", moves) == ["status", "start", "watch", "abort", "move", "run"]
+    assert _complete(tmp_path, "lvmove st", moves) == ["status", "start"]
+    assert _complete(tmp_path, "lvmove status --j", moves) == ["--json"]
+    assert _complete(tmp_path, "lvmove start ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
+    assert _complete(tmp_path, "lvmove -v abort my", moves) == ["my-vg/pvmove1"]
+    assert _complete(tmp_path, "lvmove watch --interval 5 ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
+    assert _complete(tmp_path, "lvmove start vg0/pvmove0 ", moves) == []
+    assert _complete(tmp_path, "lvmove move --", moves) == ["--help", "--lv", "--atomic", "--wait"]
+    assert _complete(tmp_path, "lvmove start ", None) == []  # status fails (not root): nothing
+    assert _complete(tmp_path, "lvmove run ", "not json") == []
+
+
+def test_completion_knows_every_cli_option() -> None:
+    """The completion's option lists follow lvmove's argparse parser."""
+    from lvmove_hooks import cli
+
+    parser = cli._parser()
+    text = (ROOT / "packaging/bash-completion/lvmove").read_text()
+    sub_action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    subs = sub_action.choices  # type: ignore[attr-defined]
+    assert f'commands="{" ".join(subs)}"' in text
+    for name, sub in subs.items():
+        for action in sub._actions:
+            for opt in action.option_strings:
+                if opt in ("-h", "--help"):
+                    continue
+                assert re.search(rf"{name}\)[^\n]*{re.escape(opt)}\b", text), f"{name} {opt}"
+    for action in parser._actions:
+        for opt in action.option_strings:
+            assert opt in text, opt
+
+
+# ---------------------------------------------------------------------------------------- slow: packages
+
+@pytest.mark.packaging
+@pytest.mark.skipif(shutil.which("dpkg-buildpackage") is None, reason="dpkg-dev not installed")
+def test_make_deb_contents_and_lintian(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    make("deb", build=build)
+    version = subprocess.run(["python3", str(ROOT / "packaging/pkgtool.py"), "version"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    deb = build / "deb" / f"lvmove_{version}_all.deb"
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    names = {line.split()[-1].lstrip(".") for line in listing.splitlines()}
+    names |= {line.split()[-3].lstrip(".") for line in listing.splitlines() if " -> " in line}
+    for want in (
+        "/usr/bin/lvmove",
+        "/usr/lib/python3/dist-packages/lvmove_hooks/cli.py",
+        "/usr/lib/systemd/catalog/lvmove.catalog",
+        "/usr/share/bash-completion/completions/lvmove",
+        "/usr/share/man/man8/lvmove.8.gz",
+        "/usr/share/man/man8/lvmove@.service.8.gz",
+        "/usr/share/man/man8/lvmove-generator.8.gz",
+        "/usr/share/man/man5/lvmove.yaml.5.gz",
+    ):
+        assert want in names, want
+    for name in ("udev/rules.d/96-lvmove.rules", "systemd/system/lvmove@.service",
+                 "systemd/system-generators/lvmove-generator"):
+        assert any(n.endswith(name) and n.startswith(("/lib/", "/usr/lib/")) for n in names), name
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True,
+                            check=True).stdout
+    for dep in ("python3-pyudev", "python3-systemd", "python3-yaml", "lvm2", "python3"):
+        assert dep in fields
+    if shutil.which("lintian"):
+        proc = subprocess.run(["lintian", "--fail-on", "error", str(deb)], capture_output=True, text=True,
+                              check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.packaging
+@pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild not installed")
+def test_make_rpm(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    make("rpm", build=build)
+    rpms = list((build / "rpm/RPMS/noarch").glob("lvmove-*.noarch.rpm"))
+    assert len(rpms) == 1
+    listing = subprocess.run(["rpm", "-qlp", str(rpms[0])], capture_output=True, text=True, check=True).stdout
+    for want in ("/usr/bin/lvmove", "/usr/lib/udev/rules.d/96-lvmove.rules",
+                 "/usr/lib/systemd/system/lvmove@.service", "/usr/lib/systemd/system-generators/lvmove-generator",
+                 "/usr/lib/systemd/catalog/lvmove.catalog", "lvmove_hooks/cli.py"):
+        assert want in listing, want

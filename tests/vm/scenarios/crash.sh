@@ -1,0 +1,76 @@
+#!/bin/bash
+# Crash mid-move and reboot: lvmove must resume and finish the move by itself.
+# scenario.env: MOVE_ARGS (e.g. --atomic), LVMCONF_SET, MOVE_BPS, CRASH_AT (percent),
+# KILL_STOP=1 (scenario 8: SIGKILL and stop the unit mid-move), ABORT_ATOMIC=1 (scenario 4b),
+# UNTHROTTLE_WHEN_RUNNING=1 (lift the host throttle once progress was seen).
+. "$SHARE/lib.sh"
+. "$SHARE/setup.sh"
+MOVE_ARGS=${MOVE_ARGS:-} LVMCONF_SET=${LVMCONF_SET:-} MOVE_BPS=${MOVE_BPS:-2097152} CRASH_AT=${CRASH_AT:-45}
+UNIT=$(unit_of "$VG/pvmove0")
+begin
+if [ "$PHASE" = 1 ]; then
+    install_lvmove
+    [ -z "$LVMCONF_SET" ] || lvm_conf_set $LVMCONF_SET
+    setup_vg 2
+    req throttle "$MOVE_BPS"
+    # shellcheck disable=SC2086
+    cmd pvmove -b -i 2 $MOVE_ARGS "$(pvdev 1)" "$(pvdev 2)" || die "pvmove"
+    wait_percent "$VG" pvmove0 "$CRASH_AT" 180 || die "move did not reach $CRASH_AT%"
+    capture "${CAPTURE_NAME:-crash}-phase1-mid"
+    journalctl --sync
+    sync
+    mark READY-TO-CRASH
+    sleep 600
+    exit 1
+fi
+
+# ---- phase 2: after the crash ----
+capture "${CAPTURE_NAME:-crash}-after-boot"
+ls -l "/dev/$VG" "/dev/mapper" > "$OUT/dev-after-boot.txt" 2>&1
+if wait_unit_active "$UNIT" "$VG" 240; then check_pass unit-started-by-itself "$UNIT"
+else check_fail unit-started-by-itself "$UNIT state=$(unit_state "$UNIT")"; fi
+sample_progress "$VG" pvmove0 "$UNIT" 6
+[ "${UNTHROTTLE_WHEN_RUNNING:-0}" = 1 ] && req throttle 0
+
+if [ "${KILL_STOP:-0}" = 1 ]; then
+    . "$SHARE/killstop.sh"
+    kill_and_stop_unit
+fi
+
+sample_progress "$VG" pvmove0 "$UNIT" 600
+if wait_no_pvmove "$VG" 600; then check_pass pvmove-finished; else check_fail pvmove-finished "$(pvmove_lvs "$VG")"; fi
+wait_unit_inactive "$UNIT" 120
+capture "${CAPTURE_NAME:-crash}-final"
+save_unit_journal "$UNIT" unit
+if [ "$PROGRESS_SEEN" = 1 ] || unit_has_msg "$UNIT" "$MSG_PROGRESS"; then check_pass unit-reported-progress
+else check_fail unit-reported-progress "no % in StatusText, no progress journal entry"; fi
+check unit-journal-started unit_has_msg "$UNIT" "$MSG_STARTED"
+check unit-journal-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
+if journalctl -b -u "$UNIT" -o cat --no-pager | grep -q "Failed with result"; then
+    check_fail unit-never-failed "$(journalctl -b -u "$UNIT" -o cat --no-pager | grep 'Failed with result' | head -3 | tr '\n' ';')"
+else check_pass unit-never-failed; fi
+check lvs-off-source test -z "$(lvs --readonly --noheadings -o devices "$VG" | grep -F "$(pvdev 1)")"
+check dev-links test -e "/dev/$VG/lv1" -a -e "/dev/$VG/lv2" -a -e "/dev/mapper/$VG-lv1" -a -e "/dev/mapper/$VG-lv2"
+verify_sums "$VG" lv1 lv2
+check_vgck "$VG"
+journalctl -b -1 -o short-monotonic --no-pager -u 'lvmove@*' -u lvm2-lvmpolld -t lvm > "$OUT/journal-boot1.txt" 2>&1
+journalctl -b 0 -o short-monotonic --no-pager -u 'lvmove@*' -u lvm2-lvmpolld -u 'lvm-activate-*' -t lvm -t lvmove-generator > "$OUT/journal-boot2.txt" 2>&1
+
+if [ "${ABORT_ATOMIC:-0}" = 1 ]; then
+    # Scenario 4b: a new --atomic move (through `lvmove move`), aborted half-way: all back on the source.
+    req throttle 1048576
+    cmd lvmove move --atomic "$(pvdev 2)" "$(pvdev 1)" > "$OUT/lvmove-move.txt" 2>&1 || check_fail lvmove-move "rc=$?"
+    cat "$OUT/lvmove-move.txt"
+    wait_percent "$VG" pvmove0 30 120 || check_fail atomic-abort-progress "never reached 30%"
+    capture "${CAPTURE_NAME:-crash}-atomic2-mid"
+    lvmove abort "$VG/pvmove0" > "$OUT/lvmove-abort.txt" 2>&1; rc=$?
+    cat "$OUT/lvmove-abort.txt"
+    check atomic-abort-rc test "$rc" = 0
+    req throttle 0
+    if wait_no_pvmove "$VG" 120; then check_pass atomic-abort-pvmove-gone; else check_fail atomic-abort-pvmove-gone; fi
+    capture "${CAPTURE_NAME:-crash}-atomic2-aborted"
+    check atomic-abort-all-on-source test -z "$(lvs --readonly --noheadings -o devices "$VG" | grep -F "$(pvdev 1)")"
+    verify_sums "$VG" lv1 lv2
+    check_vgck "$VG"
+fi
+exit 0
