@@ -186,9 +186,13 @@ def cmd_move(args: argparse.Namespace) -> int:
     for path in [args.source, *args.destinations]:
         if not os.path.exists(path.split(":", 1)[0]):
             raise BadInput(f"{path} does not exist", hint="check the device name with 'pvs'")
-    cfg = config.load()
-    lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, interval=cfg.poll_interval)
-    move = match(args.source, lvm.moves())
+    config.load()  # a broken config fails here, before LVM changes anything
+    lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
+    try:
+        move = match(args.source, lvm.moves())
+    except NoSuchMove:
+        print(f"{args.source}: nothing left to move (pvmove finished at once)")
+        return int(Exit.OK)
     statefile.set_flag("manual", move.ref.instance)
     units.start(move.ref.unit)
     print(f"moving {human_bytes(move.size)} from {move.source} to {', '.join(move.destinations) or '?'} "

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lvmove_hooks import dmioctl, runner
+from lvmove_hooks import dmioctl, procscan, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
@@ -67,13 +72,43 @@ def abort(source_pv: str) -> runner.Result:
     return runner.run([LVM, "pvmove", "--abort", source_pv], mutating=True)
 
 
-def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool, interval: int) -> None:
-    argv = [LVM, "pvmove", "-b", "-i", str(interval)]
+SETUP_WAIT = 600.0
+
+
+def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool) -> str:
+    """Let LVM's own pvmove set the move up, then hand the polling to lvmove's unit.
+
+    pvmove runs in the foreground without lvmpolld and a long interval: it creates pvmoveN, checks once and
+    goes to sleep; lvmove then interrupts that sleep with SIGINT (LVM's safe point), leaving the move in
+    flight for the unit. Returns what pvmove printed.
+    """
+    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "86400"]
     if atomic:
         argv.append("--atomic")
     if lv:
         argv += ["-n", lv]
-    runner.run([*argv, source, *dests], mutating=True)
+    argv += [source, *dests]
+    with tempfile.TemporaryFile() as output:
+        proc = runner.spawn(argv, output)
+        deadline = time.monotonic() + SETUP_WAIT
+        interrupted = False
+        while proc.poll() is None:
+            if procscan.is_sleeping(proc.pid):
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+                continue
+            if time.monotonic() > deadline:
+                log.warning("pvmove still setting up after %.0fs; waiting for it", SETUP_WAIT)
+                deadline = float("inf")
+            time.sleep(0.05)
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if proc.returncode != 0 and not (interrupted and any("interrupted" in line.lower() for line in lines)):
+        raise CommandFailed(f"pvmove {source} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return text
 
 
 def use_lvmpolld() -> bool:

@@ -32,6 +32,7 @@ log = logging.getLogger("lvmove.poller")
 TICK = 0.5  # seconds between kernel reads
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
+HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
 SPAWN_LIMIT = 10000  # lvpoll runs per unit start: a guard against a loop
 FAILURE_LIMIT = 5  # consecutive failed lvpoll runs before giving up
 STOP_WAIT = 120.0  # how long to wait for our lvpoll to reach its sleep
@@ -73,6 +74,7 @@ class Poller:
     table: str = ""
     source_devs: frozenset[str] = frozenset()
     reread_now: bool = True
+    handover_until: float = 0.0
     next_reread: float = 0.0
 
     def __post_init__(self) -> None:
@@ -207,7 +209,10 @@ class Poller:
                 return True
             log.info("%s: %s has ended", self.move.ref, self.other.describe())
             self.other = None
-            self.next_scan = now + 1.0  # give a hand-over (e.g. to lvmpolld) a moment
+            self.handover_until = now + HANDOVER_SECONDS  # e.g. vgchange handing over to lvmpolld
+            self.next_scan = 0.0
+            return True
+        if now < self.handover_until:
             return True
         if now < self.next_scan:
             return False
