@@ -6,7 +6,7 @@ import signal
 import subprocess
 
 import pytest
-from conftest import FakeSystem
+from fakesystem import FakeSystem
 
 LVPOLL = ["lvm", "lvpoll", "--polloperation", "pvmove", "--interval", "1", "vg/pvmove0"]
 
@@ -185,20 +185,13 @@ def test_run_deactivated_mid_poll_exits_6(fake_system: FakeSystem) -> None:
     fake_system.standard(rate_pe=2)
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_polling(fake_system, proc)
-    with fake_system.edit() as state:
-        fake_system_deactivate(state)
+    fake_system.deactivate("vg")
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 6, err
     assert "deactivated" in err
     assert_intact(fake_system)
     move = fake_system.lv_state("vg", "pvmove0")
     assert move is not None and move["active"] is False
-
-
-def fake_system_deactivate(state: dict[str, object]) -> None:
-    from conftest import fakelvm
-
-    fakelvm.deactivate_vg(state, "vg")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
