@@ -26,7 +26,7 @@ EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lvmove", description="Resume, watch and finish LVM2 pvmove operations as systemd units.",
-        epilog=EPILOG,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lvmove {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
