@@ -76,11 +76,18 @@ all: wheel
 
 # Built from a fresh copy of the tree, so setuptools' build/lib and *.egg-info never land in the tree and a
 # deleted module never lingers in the wheel.
-wheel:
+# Rebuilt only when a Python source changes (the directory's mtime covers added and removed modules).
+WHEEL_STAMP   := $(BUILDDIR)/wheel/.built
+PY_SOURCES    := pyproject.toml lvmove_hooks $(wildcard lvmove_hooks/*.py README.md setup.cfg setup.py)
+
+wheel: $(WHEEL_STAMP)
+
+$(WHEEL_STAMP): $(PY_SOURCES)
 	rm -rf $(BUILDDIR)/wheel $(BUILDDIR)/wheel-src
 	$(PKGTOOL) copy-source $(BUILDDIR)/wheel-src
 	$(PIP) wheel --no-deps --no-build-isolation --no-cache-dir --disable-pip-version-check \
 	    -w $(abspath $(BUILDDIR)/wheel) $(abspath $(BUILDDIR)/wheel-src)
+	touch $@
 
 # ---------------------------------------------------------------------------------------------- install
 install-data:
@@ -97,7 +104,7 @@ install-data:
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(mandir)/man5/
 
 # The wheel, installed by pip into the stage (see pkgtool.py pip-prefix for Debian's python layout).
-install-python: wheel
+install-python: $(WHEEL_STAMP)
 	set -e; set -- $$($(PKGTOOL) pip-prefix $(prefix)); \
 	DEB_PYTHON_INSTALL_LAYOUT=$$2 $(PIP) install --no-deps --no-index --ignore-installed --no-compile \
 	    --disable-pip-version-check --no-warn-script-location --root-user-action=ignore \
@@ -151,7 +158,7 @@ deb:
 	@ls -l $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb
 
 # Hosts without Fedora's systemd/python/pyproject rpm macros (e.g. Debian) get them from a shim file.
-RPM_SHIM      := $(if $(shell rpm --eval '%{?_unitdir}' 2>/dev/null),,--load=packaging/rpm/macros.nonfedora --nodeps)
+RPM_SHIM       = $(if $(shell rpm --eval '%{?_unitdir}' 2>/dev/null),,--load=packaging/rpm/macros.nonfedora --nodeps)
 rpm: dist
 	rm -rf $(BUILDDIR)/rpm && mkdir -p $(BUILDDIR)/rpm/SOURCES
 	cp $(BUILDDIR)/dist/$(PACKAGE)-$(VERSION).tar.gz $(BUILDDIR)/rpm/SOURCES/
@@ -159,8 +166,7 @@ rpm: dist
 	    --define 'lvmove_version $(VERSION)' packaging/rpm/lvmove.spec
 	@ls -l $(BUILDDIR)/rpm/RPMS/noarch/
 
-check-packaging:
-	@test -f $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb || $(MAKE) --no-print-directory deb
+check-packaging: deb
 	$(PKG_ENV) lintian --fail-on error --display-info --info \
 	    $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb
 

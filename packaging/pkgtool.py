@@ -132,10 +132,11 @@ def install(stage: Path, destdir: str, manifest: str) -> None:
     root = Path(destdir or "/")
     root.mkdir(parents=True, exist_ok=True)  # DESTDIR itself is not ours to record
     mpath = root / manifest.lstrip("/")
-    old_dirs = {n for k, n in _read_manifest(mpath) if k == "d"} if mpath.exists() else set()
+    old = _read_manifest(mpath) if mpath.exists() else []
+    old_dirs = {n for k, n in old if k == "d"}
+    old_files = {n for k, n in old if k == "f"}
     files: list[str] = []
     dirs: list[str] = []
-    # the manifest's own directory chain counts too
     for dirpath, dirnames, filenames in os.walk(stage):
         dirnames.sort()
         rel_dir = "/" + os.path.relpath(dirpath, stage) if dirpath != str(stage) else "/"
@@ -157,7 +158,7 @@ def install(stage: Path, destdir: str, manifest: str) -> None:
                 dst.unlink()
             shutil.copy2(src, dst, follow_symlinks=False)
             files.append(os.path.join(rel_dir, name))
-    # the manifest itself
+    # the manifest itself, and the directories it needs
     for parent in reversed(Path(manifest).parents):
         p = str(parent)
         if p == "/":
@@ -168,6 +169,14 @@ def install(stage: Path, destdir: str, manifest: str) -> None:
         elif p in old_dirs and p not in dirs:
             dirs.append(p)
     files.append(manifest)
+    # an earlier install of another version: drop what it had and this one has not
+    for name in sorted(old_files - set(files)):
+        stale = root / name.lstrip("/")
+        if stale.is_symlink() or stale.is_file():
+            stale.unlink()
+    for name in sorted(old_dirs - set(dirs), key=lambda n: n.count("/"), reverse=True):
+        if not _remove_dir(root / name.lstrip("/")):
+            dirs.append(name)
     lines = [f"f {f}" for f in files] + [f"d {d}" for d in dirs]
     mpath.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.chmod(mpath, 0o644)
@@ -178,6 +187,20 @@ def install(stage: Path, destdir: str, manifest: str) -> None:
             print(f"pkgtool: warning: {sitedir} is not on {sys.executable}'s module path: the unit, the "
                   "generator and the lvmove command will not find lvmove_hooks (use PREFIX=/usr or "
                   "/usr/local)", file=sys.stderr)
+
+
+def _remove_dir(path: Path) -> bool:
+    """rmdir, after dropping a __pycache__ of only .pyc files; True when the directory is gone."""
+    cache = path / "__pycache__"
+    if cache.is_dir() and all(c.suffix == ".pyc" for c in cache.iterdir()):
+        shutil.rmtree(cache)
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
 
 
 def uninstall(destdir: str, manifest: str) -> None:
@@ -195,18 +218,7 @@ def uninstall(destdir: str, manifest: str) -> None:
             p.unlink()
             removed += 1
     dirs = sorted((n for k, n in entries if k == "d"), key=lambda n: n.count("/"), reverse=True)
-    left = []
-    for name in dirs:
-        p = root / name.lstrip("/")
-        cache = p / "__pycache__"
-        if cache.is_dir() and all(c.suffix == ".pyc" for c in cache.iterdir()):
-            shutil.rmtree(cache)
-        try:
-            p.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            left.append(str(p))
+    left = [str(root / name.lstrip("/")) for name in dirs if not _remove_dir(root / name.lstrip("/"))]
     print(f"removed {removed} files")
     for p in left:
         print(f"pkgtool: kept {p}: not empty (files not installed by lvmove)", file=sys.stderr)

@@ -28,6 +28,12 @@ DIRS = {
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 
 
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One BUILDDIR for the module: the wheel is built once (make rebuilds it only when sources change)."""
+    return tmp_path_factory.mktemp("build")
+
+
 def make(*args: str, build: Path) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         ["make", "--no-print-directory", "-C", str(ROOT), f"BUILDDIR={build}", *args],
@@ -60,8 +66,8 @@ def expected_files(prefix: str) -> set[str]:
 
 @needs_make
 @pytest.mark.parametrize("prefix", ["/usr", "/usr/local"])
-def test_install_then_uninstall_leaves_nothing(tmp_path: Path, prefix: str) -> None:
-    dest, build = tmp_path / "root", tmp_path / "build"
+def test_install_then_uninstall_leaves_nothing(tmp_path: Path, build: Path, prefix: str) -> None:
+    dest = tmp_path / "root"
     dirs = [f"{k}={v}" for k, v in DIRS.items()]
     make("install", f"DESTDIR={dest}", f"PREFIX={prefix}", *dirs, build=build)
 
@@ -94,21 +100,29 @@ def test_install_then_uninstall_leaves_nothing(tmp_path: Path, prefix: str) -> N
 
 
 @needs_make
-def test_install_keeps_foreign_files_and_directories(tmp_path: Path) -> None:
-    dest, build = tmp_path / "root", tmp_path / "build"
+def test_install_keeps_foreign_files_and_directories(tmp_path: Path, build: Path) -> None:
+    dest = tmp_path / "root"
     dirs = [f"{k}={v}" for k, v in DIRS.items()]
     other = dest / "usr/lib/systemd/system/other.service"
     other.parent.mkdir(parents=True)
     other.write_text("[Unit]\n")
     make("install", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)
+    # an older version had a module and a directory this one does not: a reinstall drops them
+    manifest = dest / "usr/share/lvmove/install-manifest"
+    old = dest / "usr/lib/lvmove-old/gone.py"
+    old.parent.mkdir(parents=True)
+    old.write_text("")
+    with manifest.open("a") as f:
+        f.write("f /usr/lib/lvmove-old/gone.py\nd /usr/lib/lvmove-old\n")
     make("install", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)  # again, over itself
+    assert not old.parent.exists()
     make("uninstall", f"DESTDIR={dest}", "PREFIX=/usr", *dirs, build=build)
     assert tree(dest) == {"/usr/lib/systemd/system/other.service"}
 
 
 @needs_make
-def test_install_data_uses_pkg_config_or_fallbacks(tmp_path: Path) -> None:
-    dest, build = tmp_path / "root", tmp_path / "build"
+def test_install_data_uses_pkg_config_or_fallbacks(tmp_path: Path, build: Path) -> None:
+    dest = tmp_path / "root"
     make("install-data", f"DESTDIR={dest}", "PREFIX=/usr", build=build)
     want = {
         ("udev", "udevdir", DIRS["UDEVDIR"], "rules.d/96-lvmove.rules"),
@@ -143,6 +157,15 @@ def test_lvmove_8_lists_every_subcommand_and_exit_code() -> None:
         assert re.search(rf"^\.B[IR]? {sub}\b", text, re.M), sub
     for code in range(10):
         assert f".TP\n.B {code}\n" in text, code
+
+
+def test_man_pages_carry_the_project_version() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for page in MAN_PAGES:
+        th = next(line for line in (ROOT / "docs/man" / page).read_text().splitlines() if line.startswith(".TH "))
+        assert f'"lvmove {version}"' in th, f"{page}: {th} (update .TH to lvmove {version})"
 
 
 def _architecture_message_ids() -> set[str]:
