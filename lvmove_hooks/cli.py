@@ -88,9 +88,20 @@ def need_root(what: str) -> None:
 
 # ---- status ----------------------------------------------------------------------------------------------
 
-def describe(move: Move, unit_states: dict[str, dict[str, str]]) -> dict[str, Any]:
+def current_percent(move: Move, kernel: lvm.Kernel) -> float | None:
+    """The unit's last reading, else the kernel's, else what lvs said."""
     shared = statefile.read(move.ref.instance) or {}
-    percent = shared.get("percent", move.pvmove.copy_percent)
+    if isinstance(shared.get("percent"), int | float):
+        return float(shared["percent"])
+    prog = lvm.kernel_progress(move, kernel)
+    if prog is not None:
+        return round(prog.percent, 2)
+    return move.pvmove.copy_percent
+
+
+def describe(move: Move, unit_states: dict[str, dict[str, str]], kernel: lvm.Kernel) -> dict[str, Any]:
+    shared = statefile.read(move.ref.instance) or {}
+    percent = current_percent(move, kernel)
     unit = unit_states.get(move.ref.unit, {})
     return {
         "vg": move.ref.vg,
@@ -118,7 +129,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     moves = lvm.moves()
     if target is not None:
         moves = [match(target, moves)]
-    rows = [describe(m, units.states([m.ref.unit for m in moves])) for m in moves] if moves else []
+    kernel = lvm.Kernel()
+    unit_states = units.states([m.ref.unit for m in moves]) if moves else {}
+    rows = [describe(m, unit_states, kernel) for m in moves]
+    kernel.close()
     if args.json:
         print(json.dumps({"moves": rows}, indent=2))
         return int(Exit.OK)
@@ -224,6 +238,7 @@ def watch(instances: list[str], *, interval: float) -> int:
     uuids: dict[str, str] = {}
     tty = sys.stdout.isatty()
     code = Exit.OK
+    kernel = lvm.Kernel()
     pending = dict(refs)
     while pending:
         moves = lvm.moves(sorted({r.vg for r in pending.values()}))
@@ -239,7 +254,7 @@ def watch(instances: list[str], *, interval: float) -> int:
                 continue
             uuids[inst] = move.uuid
             shared = statefile.read(inst) or {}
-            pct = shared.get("percent", move.pvmove.copy_percent)
+            pct = current_percent(move, kernel)
             rate = shared.get("rate_bytes_per_s")
             eta_s = shared.get("eta_seconds")
             line = f"{ref}: " + (f"{pct:.1f}%" if isinstance(pct, int | float) else "inactive")
@@ -264,7 +279,7 @@ def cmd_abort(args: argparse.Namespace) -> int:
     if move.mode == "atomic":
         print(f"aborting {move.ref} (atomic): everything goes back to {move.source}")
     else:
-        pct = move.pvmove.copy_percent
+        pct = current_percent(move, lvm.Kernel())
         print(f"aborting {move.ref} (by-segment, {pct if pct is not None else '?'}% copied): segments already "
               f"checkpointed stay on {', '.join(move.destinations) or 'the destination'}, "
               f"the rest goes back to {move.source}")

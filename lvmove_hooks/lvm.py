@@ -10,9 +10,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from lvmove_hooks import dmioctl, procscan, runner
+from lvmove_hooks import dmioctl, dmstatus, procscan, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
@@ -34,7 +35,32 @@ def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
         if vgs and "not found" in result.stderr:
             return []
         raise CommandFailed(f"lvs failed: {result.summary()}")
-    return parse_lvs(result.stdout)
+    return with_kernel_state(parse_lvs(result.stdout))
+
+
+def sysfs_root() -> Path:
+    return Path(os.environ.get("LVMOVE_SYSFS", "/sys"))
+
+
+def dm_uuids() -> set[str]:
+    """UUIDs of every dm device the kernel has (sysfs: readable without root, no process)."""
+    found: set[str] = set()
+    for entry in (sysfs_root() / "block").glob("dm-*"):
+        try:
+            found.add((entry / "dm" / "uuid").read_text().strip())
+        except OSError:
+            continue
+    return found
+
+
+def with_kernel_state(volumes: list[LogicalVolume]) -> list[LogicalVolume]:
+    """Fill in `active` where the report could not know it (--readonly): an LV is active when its dm
+    device exists."""
+    if all(lv.active_known for lv in volumes):
+        return volumes
+    live = {u[:68] for u in dm_uuids() if u.startswith("LVM-")}
+    return [lv if lv.active_known else replace(lv, active=lv.dm_uuid in live, active_known=True)
+            for lv in volumes]
 
 
 def moves(vgs: Sequence[str] = ()) -> list[Move]:
@@ -160,6 +186,17 @@ class Kernel:
         if self.control is not None:
             self.control.close()
             self.control = None
+
+
+def kernel_progress(move: Move, kernel: Kernel) -> dmstatus.Progress | None:
+    """How far the kernel has copied `move` (None when its device is not there)."""
+    if not move.active:
+        return None
+    got = kernel.table_status(move.dm_name)
+    if got is None:
+        return None
+    sources = frozenset(d for d in (devnum(move.source),) if d)
+    return dmstatus.progress(dmstatus.parse_table(got[0]), dmstatus.parse_status(got[1]), sources)
 
 
 def dm_table_status(name: str) -> tuple[str, str] | None:

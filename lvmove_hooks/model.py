@@ -47,13 +47,19 @@ class LogicalVolume:
     name: str  # without the brackets LVM puts around hidden LVs
     uuid: str
     attr: str
-    active: bool
+    active: bool  # see active_known: `lvs --readonly` does not ask the kernel
     size: int  # bytes
     extent_size: int  # bytes
     move_pv: str
     copy_percent: float | None
     role: str
     segments: tuple[Segment, ...]
+    active_known: bool = True
+
+    @property
+    def dm_uuid(self) -> str:
+        """The dm UUID LVM gives this LV's device (newer LVM may append a layer suffix such as -real)."""
+        return "LVM-" + self.vg_uuid.replace("-", "") + self.uuid.replace("-", "")
 
     @property
     def ref(self) -> LvRef:
@@ -178,8 +184,11 @@ def _volume(rows: list[Mapping[str, str]]) -> LogicalVolume:
     name = first.get("lv_name", "").strip("[]")
     attr = first.get("lv_attr", "")
     active_text = first.get("lv_active", "")
-    active = active_text.startswith("active") or active_text == "local exclusively" or (
-        not active_text and len(attr) > 4 and attr[4] == "a"
+    # With --readonly LVM does not ask the kernel: lv_active is "unknown" and the state column is "X".
+    known = active_text != "unknown" and not (len(attr) > 4 and attr[4] == "X")
+    active = known and (
+        active_text.startswith("active") or active_text == "local exclusively"
+        or (not active_text and len(attr) > 4 and attr[4] == "a")
     )
     segments = tuple(
         Segment(row.get("segtype", ""), _int(row.get("seg_size_pe", "0") or "0"),
@@ -200,6 +209,7 @@ def _volume(rows: list[Mapping[str, str]]) -> LogicalVolume:
         copy_percent=_percent(first.get("copy_percent", "")),
         role=first.get("lv_role", ""),
         segments=segments,
+        active_known=known,
     )
 
 
