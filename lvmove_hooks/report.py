@@ -82,7 +82,8 @@ def under_systemd() -> bool:
     return bool(os.environ.get("INVOCATION_ID")) or bool(os.environ.get("JOURNAL_STREAM"))
 
 
-def event(kind: str, message: str, move: MoveFields, percent: float | None = None) -> None:
+def event(kind: str, message: str, move: MoveFields, percent: float | None = None,
+          extra: Mapping[str, str] | None = None) -> None:
     """Log a structured event: journal fields under systemd, a plain line otherwise."""
     fields = {
         "MESSAGE_ID": MESSAGE_IDS[kind],
@@ -93,6 +94,7 @@ def event(kind: str, message: str, move: MoveFields, percent: float | None = Non
     }
     if percent is not None:
         fields["LVMOVE_PERCENT"] = f"{percent:.2f}"
+    fields.update(extra or {})
     if under_systemd() and _journal_send(message, fields, _PRIORITY[kind]):
         return
     stream = sys.stderr

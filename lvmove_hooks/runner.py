@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -26,6 +27,10 @@ _PASSTHROUGH_PREFIXES = ("LVMOVE_", "LVM_", "DM_")
 QUERY_TIMEOUT = 60.0
 MUTATE_TIMEOUT = 600.0
 GRACE_AFTER_SIGINT = 300.0
+
+
+# Processes started, by program name (for the completion report and the benchmarks).
+started: Counter[str] = Counter()
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ def run(
     args = tuple(argv)
     limit = timeout if timeout is not None else (MUTATE_TIMEOUT if mutating else QUERY_TIMEOUT)
     log.debug("run: %s", shlex.join(args))
+    started[os.path.basename(args[0])] += 1
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -124,6 +130,7 @@ def spawn(argv: Sequence[str], output: IO[bytes], *, env: Mapping[str, str] | No
     """
     args = tuple(argv)
     log.info("start: %s", shlex.join(args))
+    started[os.path.basename(args[0])] += 1
     try:
         return subprocess.Popen(
             args,

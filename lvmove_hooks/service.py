@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import lvm, poller, report, statefile
+from lvmove_hooks import lvm, poller, report, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.errors import BadConfig, CommandFailed, LvmoveError, MoveAborted, VerifyFailed
 from lvmove_hooks.model import LogicalVolume, Move
@@ -58,7 +58,9 @@ def run(ref: LvRef, config: Config) -> Outcome:
             signal.signal(sig, handler)
         statefile.remove(ref.instance)
     kind = "aborted" if outcome.message.startswith("aborted") else "completed"
-    report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0)
+    counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
+              "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"])}
+    report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     report.notify(f"STATUS={ref}: {outcome.message}")
     return outcome
 
