@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 
-
-class Exit(IntEnum):
-    """Exit codes, documented in lvmove(8) and docs/ARCHITECTURE.md."""
+class Exit:
+    """Exit codes, documented in lvmove(8) and docs/ARCHITECTURE.md (plain ints: the generator imports this
+    module at boot and must stay fast)."""
 
     OK = 0
     COMMAND_FAILED = 1
@@ -23,7 +22,7 @@ class Exit(IntEnum):
 class LvmoveError(Exception):
     """An expected failure: the CLI prints `lvmove: <message>` and exits with `code`."""
 
-    code: Exit = Exit.COMMAND_FAILED
+    code: int = Exit.COMMAND_FAILED
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)

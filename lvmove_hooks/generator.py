@@ -1,21 +1,19 @@
 """systemd generator: want lvmove@<VG/LV>.service for each pvmove dm device already active.
 
-Stdlib only, no LVM command, fast, and it never fails the boot: every error is logged to /dev/kmsg and the
-generator exits 0. It writes only symlinks inside its output directory.
+Stdlib only (and light: os, no re/pathlib), no LVM command, fast, and it never fails the boot: every error is
+logged to /dev/kmsg and the generator exits 0. It writes only symlinks inside its output directory.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 from lvmove_hooks.names import dm_split, escape_instance, is_pvmove_lv, name_problem
 
 WANTED_BY = "sysinit.target"
 TEMPLATE = "lvmove@.service"
 UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
-_AUTO_OFF = re.compile(r"^auto_resume\s*:\s*(false|no|off)\s*(#.*)?$", re.IGNORECASE | re.MULTILINE)
+_OFF_WORDS = ("false", "no", "off")
 
 
 def _log(level: int, message: str) -> None:
@@ -27,9 +25,10 @@ def _log(level: int, message: str) -> None:
         pass
 
 
-def _read(path: Path) -> str:
+def _read(path: str) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
     except OSError:
         return ""
 
@@ -40,27 +39,40 @@ def in_initrd() -> bool:
     return os.path.exists(os.environ.get("LVMOVE_INITRD_RELEASE", "/etc/initrd-release"))
 
 
+def auto_resume_off(text: str) -> bool:
+    """`auto_resume: false` (or no/off) at the top level of the YAML config."""
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "auto_resume" and not line[:1].isspace():
+            return value.split("#", 1)[0].strip().lower() in _OFF_WORDS
+    return False
+
+
 def opted_out() -> str | None:
-    proc = Path(os.environ.get("LVMOVE_PROC", "/proc"))
-    if "lvmove.auto=0" in _read(proc / "cmdline").split():
+    proc = os.environ.get("LVMOVE_PROC", "/proc")
+    if "lvmove.auto=0" in _read(os.path.join(proc, "cmdline")).split():
         return "lvmove.auto=0 on the kernel command line"
-    config = Path(os.environ.get("LVMOVE_CONFIG") or "/etc/lvmove/lvmove.yaml")
-    if _AUTO_OFF.search(_read(config)):
+    config = os.environ.get("LVMOVE_CONFIG") or "/etc/lvmove/lvmove.yaml"
+    if auto_resume_off(_read(config)):
         return f"auto_resume is false in {config}"
     return None
 
 
-def find_instances(sysfs: Path) -> list[str]:
+def find_instances(sysfs: str) -> list[str]:
     """Unit instances (escaped VG/LV) of the pvmove LVs whose dm devices exist."""
     found: list[str] = []
+    block = os.path.join(sysfs, "block")
     try:
-        entries = sorted((sysfs / "block").glob("dm-*"))
+        entries = sorted(e for e in os.listdir(block) if e.startswith("dm-"))
     except OSError:
         return found
     for entry in entries:
-        uuid = _read(entry / "dm" / "uuid")
-        name = _read(entry / "dm" / "name")
-        if not uuid.startswith("LVM-") or not name:
+        base = os.path.join(block, entry, "dm")
+        name = _read(os.path.join(base, "name"))
+        if "pvmove" not in name:  # cheap filter before reading the uuid
+            continue
+        uuid = _read(os.path.join(base, "uuid"))
+        if not uuid.startswith("LVM-"):
             continue
         try:
             vg, lv, layer = dm_split(name)
@@ -81,25 +93,25 @@ def template_path() -> str:
         candidate = os.path.join(directory, TEMPLATE)
         if os.path.exists(candidate):
             return candidate
-    return os.path.join(dirs[0] if override else "/usr/lib/systemd/system", TEMPLATE)
+    return os.path.join(override or "/usr/lib/systemd/system", TEMPLATE)
 
 
-def generate(out_dir: Path, sysfs: Path) -> list[str]:
+def generate(out_dir: str, sysfs: str) -> list[str]:
     instances = find_instances(sysfs)
     if not instances:
         return []
-    wants = out_dir / f"{WANTED_BY}.wants"
-    wants.mkdir(parents=True, exist_ok=True)
+    wants = os.path.join(out_dir, f"{WANTED_BY}.wants")
+    os.makedirs(wants, exist_ok=True)
     target = template_path()
     made: list[str] = []
     for instance in instances:
         unit = f"lvmove@{instance}.service"
         if "/" in unit or unit.startswith("."):
             continue
-        link = wants / unit
-        if link.is_symlink() or link.exists():
+        link = os.path.join(wants, unit)
+        if os.path.lexists(link):
             continue
-        link.symlink_to(target)
+        os.symlink(target, link)
         made.append(unit)
     return made
 
@@ -115,8 +127,7 @@ def main(argv: list[str]) -> int:
         if reason:
             _log(6, f"not resuming moves: {reason}")
             return 0
-        sysfs = Path(os.environ.get("LVMOVE_SYSFS", "/sys"))
-        for unit in generate(Path(argv[0]), sysfs):
+        for unit in generate(argv[0], os.environ.get("LVMOVE_SYSFS", "/sys")):
             _log(5, f"pvmove in flight: wants {unit}")
     except Exception as exc:  # never fail the boot
         _log(3, f"error: {exc}")

@@ -1,9 +1,9 @@
-"""LVM name rules, device-mapper names and systemd unit-name escaping (pure)."""
+"""LVM name rules, device-mapper names and systemd unit-name escaping (pure).
+
+Imported by the generator at boot: stdlib-light on purpose (no re, no dataclasses).
+"""
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
 
 from lvmove_hooks.errors import BadInput
 
@@ -11,8 +11,7 @@ UNIT_TEMPLATE = "lvmove@.service"
 UNIT_PREFIX = "lvmove@"
 UNIT_SUFFIX = ".service"
 NAME_MAX = 127
-_NAME_CHARS = re.compile(r"[A-Za-z0-9+_.\-]+")
-_PVMOVE_LV = re.compile(r"pvmove[0-9]+")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_.-")
 # Characters systemd-escape leaves alone (outside path mode).
 _UNIT_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.")
 
@@ -23,7 +22,7 @@ def name_problem(name: str) -> str | None:
         return "it is empty"
     if len(name) > NAME_MAX:
         return f"it is longer than {NAME_MAX} characters"
-    if not _NAME_CHARS.fullmatch(name):
+    if not set(name) <= _NAME_CHARS:
         return "LVM names use only A-Z a-z 0-9 + _ . -"
     if name.startswith("-"):
         return "LVM names may not start with '-'"
@@ -40,15 +39,38 @@ def check_name(name: str, what: str) -> str:
 
 
 def is_pvmove_lv(lv: str) -> bool:
-    return _PVMOVE_LV.fullmatch(lv) is not None
+    digits = lv[6:]
+    return lv.startswith("pvmove") and digits.isascii() and digits.isdigit()
 
 
-@dataclass(frozen=True, order=True)
 class LvRef:
-    """A VG/LV pair whose names follow LVM's rules."""
+    """A VG/LV pair whose names follow LVM's rules (immutable, ordered, hashable)."""
 
+    __slots__ = ("lv", "vg")
     vg: str
     lv: str
+
+    def __init__(self, vg: str, lv: str) -> None:
+        object.__setattr__(self, "vg", vg)
+        object.__setattr__(self, "lv", lv)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("LvRef is immutable")
+
+    def _key(self) -> tuple[str, str]:
+        return (self.vg, self.lv)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LvRef) and self._key() == other._key()
+
+    def __lt__(self, other: LvRef) -> bool:
+        return self._key() < other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"LvRef({self.vg!r}, {self.lv!r})"
 
     def __str__(self) -> str:
         return f"{self.vg}/{self.lv}"

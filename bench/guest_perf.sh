@@ -1,0 +1,144 @@
+#!/bin/bash
+# Guest side of bench/perf.py: stock LVM polling and lvmove side by side on the same disks and throttle.
+# Writes JSON lines to $OUT/bench.jsonl. Phase 1 only (no crash).
+. "$SHARE/lib.sh"
+ROUNDS=${ROUNDS:-3}
+SEGMENTS=${SEGMENTS:-6}
+SEG_MIB=${SEG_MIB:-8}
+BPS=${BPS:-4194304}
+MANY=${MANY:-100}
+RESULTS="$OUT/bench.jsonl"
+VG=bench
+
+cpu_ns() { systemctl show -p CPUUsageNSec --value "$1" 2>/dev/null | sed 's/\[not set\]/0/'; }
+consumed_s() {  # CPU seconds systemd reported for the last run of a unit (journal "Consumed ... CPU time")
+    journalctl -q -o cat -u "$1" --since "@$2" | sed -n 's/.*Consumed \([0-9.]*\)\(m\?s\) CPU time.*/\1 \2/p' |
+        tail -n 1 | awk '{ if ($2 == "ms") print $1 / 1000; else print $1 }'
+}
+
+install_lvmove
+systemctl start lvm2-lvmpolld.socket
+wait_pvdevs 3
+P1=$(pvdev 1); P2=$(pvdev 2)
+cmd wipefs -q -a "$P1" "$P2" "$(pvdev 3)"
+cmd pvcreate -q -y "$P1" "$P2" || die pvcreate
+cmd vgcreate -q -s 4m "$VG" "$P1" "$P2" || die vgcreate
+# Interleave three LVs so a move of P1 has $SEGMENTS segments.
+for i in $(seq 1 "$SEGMENTS"); do
+    lv=lv$(( (i - 1) % 3 + 1 ))
+    if lvs "$VG/$lv" > /dev/null 2>&1; then
+        cmd lvextend -q -L "+${SEG_MIB}M" "$VG/$lv" "$P1" || die lvextend
+    else
+        cmd lvcreate -q -y -n "$lv" -L "${SEG_MIB}M" "$VG" "$P1" || die lvcreate
+    fi
+done
+lvs -a --segments -o +devices "$VG"
+fill_lvs "$VG" lv1 lv2 lv3
+req throttle "$BPS"
+
+src=$P1 dst=$P2
+one_move() {  # one_move MODE ROUND
+    local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds=""
+    since=$(date +%s)
+    python3 "$SHARE/monitor.py" "$VG-pvmove0" > "$OUT/mon.json" &
+    mon=$!
+    cpu0=$(cpu_ns lvm2-lvmpolld.service)
+    t0=$(date +%s.%N)
+    if [ "$mode" = stock ]; then
+        cmd systemctl mask --runtime lvmove@.service > /dev/null; systemctl stop "lvmove@*" 2>/dev/null
+        cmd pvmove -b -i 15 "$src" "$dst" || die "pvmove failed"
+    else
+        cmd systemctl unmask --runtime lvmove@.service > /dev/null
+        cmd lvmove move "$src" "$dst" || die "lvmove move failed"
+    fi
+    wait "$mon"
+    t1=$(date +%s.%N)
+    wait_no_pvmove "$VG" 120 || die "move did not end"
+    cpu1=$(cpu_ns lvm2-lvmpolld.service)
+    if [ "$mode" = lvmove ]; then
+        sleep 1
+        unit_cpu=$(consumed_s lvmove@bench-pvmove0.service "$since")
+        lvm_cmds=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
+            sed -n 's/^LVMOVE_LVM_COMMANDS=//p' | tail -n 1)
+    fi
+    python3 - "$mode" "$round" "$t0" "$t1" "$cpu0" "$cpu1" "${unit_cpu:-0}" "${lvm_cmds:-}" "$OUT/mon.json" \
+        >> "$RESULTS" <<'PY'
+import json, sys
+mode, rnd, t0, t1, c0, c1, unit_cpu, cmds, mon = sys.argv[1:]
+m = json.load(open(mon))
+print(json.dumps({"kind": "move", "mode": mode, "round": int(rnd), "wall": float(t1) - float(t0),
+                  "lvmpolld_cpu": (int(c1 or 0) - int(c0 or 0)) / 1e9, "unit_cpu": float(unit_cpu),
+                  "lvm_commands": int(cmds) if cmds else None, "monitor": m}))
+PY
+    sums "$VG" lv1 lv2 lv3 > "$OUT/sums.after"
+    cmp -s "$OUT/sums.$VG.before" "$OUT/sums.after" && check_pass "checksums-$mode-$round" || check_fail "checksums-$mode-$round"
+    local tmp=$src; src=$dst; dst=$tmp
+}
+for r in $(seq 1 "$ROUNDS"); do
+    one_move stock "$r"
+    one_move lvmove "$r"
+done
+
+# Resume latency: an inactive move becomes active -> how soon does its unit start?
+cmd systemctl mask --runtime lvmove@.service > /dev/null; systemctl stop "lvmove@*" 2>/dev/null
+python3 -c "from lvmove_hooks import lvm; lvm.start_move('$src', ['$dst'], lv=None, atomic=False)" || die "setup move"
+cmd vgchange -q -an "$VG"
+cmd systemctl unmask --runtime lvmove@.service > /dev/null
+for i in 1 2 3; do
+    since=$(date +%s.%N)
+    python3 - "$VG-pvmove0" > "$OUT/appear.txt" <<'PY' &
+import os, sys, time
+name = sys.argv[1]
+while not os.path.exists("/dev/mapper/" + name):
+    time.sleep(0.005)
+print(f"{time.time():.6f}")
+PY
+    app=$!
+    cmd lvchange -q -ay --poll n "$VG/lv1" "$VG/lv2" "$VG/lv3"
+    wait "$app"
+    appeared=$(cat "$OUT/appear.txt")
+    for k in $(seq 1 100); do
+        started=$(journalctl -q -o json -u lvmove@bench-pvmove0.service --since "@${since%.*}" |
+            python3 -c 'import json,sys
+since = float(sys.argv[1])
+for line in sys.stdin:
+    e = json.loads(line)
+    ts = int(e["__REALTIME_TIMESTAMP"]) / 1e6
+    if ts >= since and str(e.get("MESSAGE", "")).startswith("Starting"):
+        print(ts); break' "$since")
+        [ -n "$started" ] && break
+        sleep 0.1
+    done
+    echo "{\"kind\": \"resume\", \"appeared\": $appeared, \"unit_started\": ${started:-null}}" >> "$RESULTS"
+    cmd systemctl stop lvmove@bench-pvmove0.service
+    cmd vgchange -q -an "$VG"
+done
+cmd lvchange -q -ay --poll n "$VG/lv1" "$VG/lv2" "$VG/lv3"
+cmd lvmove start "$VG/pvmove0"
+wait_no_pvmove "$VG" 300 || die "resume move did not end"
+
+# lvmove status with MANY moves in flight: MANY small VGs on loop devices, every move set up and left unpolled.
+cmd systemctl mask --runtime lvmove@.service > /dev/null; systemctl stop "lvmove@*" 2>/dev/null
+req throttle 0
+mkdir -p /dev/shm/pv
+loops=()
+for i in $(seq 1 $((2 * MANY))); do
+    truncate -s 12M "/dev/shm/pv/$i"
+    loops+=("$(losetup --show -f "/dev/shm/pv/$i")")
+done
+cmd pvcreate -q -y "${loops[@]}" > /dev/null || die "pvcreate loops"
+made=0
+for i in $(seq 1 "$MANY"); do
+    a=${loops[$(( 2 * i - 2 ))]} b=${loops[$(( 2 * i - 1 ))]}
+    vgcreate -q "m$i" "$a" "$b" > /dev/null && lvcreate -q -y -n lv -L 4M "m$i" "$a" > /dev/null &&
+        python3 -c "from lvmove_hooks import lvm; lvm.start_move('$a', ['$b'], lv=None, atomic=False)" > /dev/null &&
+        made=$((made + 1))
+done
+log "moves in flight: $made"
+for i in 1 2 3 4 5; do
+    s=$(date +%s.%N); lvmove status --json > "$OUT/status-many.json"; e=$(date +%s.%N)
+    s2=$(date +%s.%N); lvs -a -o +copy_percent > /dev/null; e2=$(date +%s.%N)
+    calls=$(lvmove -v status --json 2>&1 >/dev/null | grep -c "run: lvm ")
+    echo "{\"kind\": \"status\", \"moves\": $made, \"listed\": $(python3 -c "import json;print(len(json.load(open('$OUT/status-many.json'))['moves']))"), \"lvmove_s\": $(awk "BEGIN{print $e - $s}"), \"lvs_s\": $(awk "BEGIN{print $e2 - $s2}"), \"lvm_calls\": $calls}" >> "$RESULTS"
+done
+log "bench done"

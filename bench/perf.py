@@ -1,0 +1,188 @@
+"""Issue-4 benchmark: lvmove vs stock LVM polling, side by side in one guest run, printed as ratios.
+
+    sudo python3 -m bench.perf [--rounds 3] [--many 100] [--skip-guest]
+
+In one Debian 12 guest (qemu TCG, real LVM2 2.03.16, the .deb installed), on the same disks and throttle:
+stock (`pvmove -b -i 15`, lvmpolld's lvpoll) and lvmove (`lvmove move`, kernel-watch) alternate; a probe
+(bench/monitor.py, DM ioctls every 50 ms) times each segment from "kernel mirror in sync" to "table moved
+on" (LVM's checkpoint or finish committed). Then: unit start latency after a pvmove device appears,
+`lvmove status` with many moves in flight, and (on the host) the generator on fake sysfs trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.3f}"
+
+
+# ---- guest part -----------------------------------------------------------------------------------------
+
+def run_guest(rounds: int, many: int, keep: bool) -> list[dict[str, Any]]:
+    from tests.vm.harness import new_run, work_root
+    from tests.vm.image import build
+    from tests.vm.lvmove_pkg import prepare_payload
+
+    image = build()
+    payload = prepare_payload(work_root() / "payload-bench")
+    run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag="bench",
+                  env={"ROUNDS": str(rounds), "MANY": str(many)})
+    shutil.copy2(HERE / "monitor.py", run.guest.share / "monitor.py")
+    shutil.copy2(HERE / "guest_perf.sh", run.guest.share / "bench.sh")  # the harness runs <name>.sh
+    try:
+        marker = run.phase(1, "RUNNER-END", timeout=3600)
+    finally:
+        run.close(keep=keep)
+    results = run.out / "bench.jsonl"
+    if not results.exists():
+        raise SystemExit(f"guest wrote no results ({marker}); see {run.out}")
+    failed = run.checks().failed
+    if failed:
+        print("checks failed in the guest:", "; ".join(failed), file=sys.stderr)
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    by_mode: dict[str, dict[str, list[float]]] = {"stock": {}, "lvmove": {}}
+    for rec in records:
+        if rec.get("kind") != "move":
+            continue
+        stats = by_mode[rec["mode"]]
+        segs = rec["monitor"].get("segments", [])
+        lat = [s["moved_on"] - s["synced"] for s in segs if s.get("synced") is not None and s.get("moved_on")]
+        stats.setdefault("checkpoint", []).extend(lat[:-1])
+        if lat:
+            stats.setdefault("finish", []).append(lat[-1])
+        duration = rec["monitor"]["duration"]
+        stats.setdefault("duration", []).append(duration)
+        copy_time = sum((s["synced"] - (segs[i - 1]["moved_on"] if i else 0.0))
+                        for i, s in enumerate(segs) if s.get("synced") is not None)
+        stats.setdefault("copy", []).append(copy_time)
+        cpu = rec["lvmpolld_cpu"] + (rec["unit_cpu"] if rec["mode"] == "lvmove" else 0.0)
+        stats.setdefault("cpu_per_min", []).append(cpu / (duration / 60.0))
+        if rec.get("lvm_commands"):
+            stats.setdefault("cmds_per_seg", []).append(rec["lvm_commands"] / max(1, len(segs)))
+        stats.setdefault("segments", []).append(len(segs))
+    rows = []
+    labels = [
+        ("checkpoint", "segment in sync -> checkpoint committed (median s)", "s"),
+        ("finish", "last segment in sync -> pvmove0 gone (median s)", "s"),
+        ("duration", "whole move, device seen -> gone (median s)", "s"),
+        ("copy", "kernel copy time, sum of segments (median s)", "s"),
+        ("cpu_per_min", "poller CPU seconds per minute of move (median)", "s"),
+        ("cmds_per_seg", "LVM commands per segment (lvmove: all it ran)", ""),
+    ]
+    for key, label, unit in labels:
+        a = median(by_mode["lvmove"].get(key, []))
+        b = median(by_mode["stock"].get(key, []))
+        rows.append((label, fmt(a, unit), fmt(b, unit), ratio(a, b)))
+    return rows
+
+
+# ---- host part: the generator ---------------------------------------------------------------------------
+
+def generator_rows(repeats: int = 15) -> list[tuple[str, str, str, str]]:
+    rows = []
+    base: float | None = None
+    for count in (0, 10, 100, 1000):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            for i in range(count):
+                d = root / "sys" / "block" / f"dm-{i}" / "dm"
+                d.mkdir(parents=True)
+                name = f"vg{i % 50}-pvmove{i}" if i % 10 == 0 else f"vg{i % 50}-lv{i}"
+                (d / "name").write_text(name + "\n")
+                (d / "uuid").write_text(f"LVM-{i:064d}\n")
+            (root / "sys" / "block").mkdir(parents=True, exist_ok=True)
+            (root / "proc").mkdir()
+            (root / "proc" / "cmdline").write_text("root=/dev/vda\n")
+            env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "LVMOVE_SYSFS": str(root / "sys"),
+                   "LVMOVE_PROC": str(root / "proc"), "LVMOVE_CONFIG": str(root / "none.yaml"),
+                   "LVMOVE_KMSG": str(root / "kmsg"), "LVMOVE_INITRD_RELEASE": str(root / "none")}
+            times = []
+            for k in range(repeats):
+                out = root / f"out{k}"
+                start = time.perf_counter()
+                subprocess.run(["/usr/bin/python3", str(REPO / "generators" / "lvmove-generator"), str(out)],
+                               env=env, check=True, timeout=30)
+                times.append(time.perf_counter() - start)
+            med = statistics.median(times)
+            if count == 0:
+                base = med
+            rows.append((f"generator, {count} dm devices (median of {repeats}, host)", fmt(med * 1000, " ms", 1),
+                         "50 ms target", ratio(med, 0.050)))
+    assert base is not None
+    return rows
+
+
+def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
+    header = ("figure", "lvmove", "stock", "lvmove/stock")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    print(f"\n{title}")
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.perf")
+    parser.add_argument("--rounds", type=int, default=3, help="moves per mode (default 3)")
+    parser.add_argument("--many", type=int, default=100, help="moves in flight for the status figure")
+    parser.add_argument("--skip-guest", action="store_true", help="only the host figures")
+    parser.add_argument("--keep", action="store_true", help="keep the guest's disks")
+    parser.add_argument("--results", type=Path, help="reuse a bench.jsonl instead of booting a guest")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    started = time.monotonic()
+    records: list[dict[str, Any]] = []
+    if args.results:
+        records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+    elif not args.skip_guest:
+        records = run_guest(args.rounds, args.many, args.keep)
+    if records:
+        print_table("Moves (bookworm guest, qemu TCG, LVM2 2.03.16, same disks and throttle, alternating)",
+                    move_rows(records))
+        resume = [r["unit_started"] - r["appeared"] for r in records
+                  if r.get("kind") == "resume" and r.get("unit_started") is not None]
+        status = [r for r in records if r.get("kind") == "status"]
+        other = [("pvmove device appears -> unit started (median s)", fmt(median(resume), " s"), "no unit",
+                  ratio(median(resume), 1.0) + " of 1 s target")]
+        if status:
+            lv = median([r["lvmove_s"] for r in status])
+            st = median([r["lvs_s"] for r in status])
+            other.append((f"lvmove status --json, {status[0]['listed']} of {status[0]['moves']} moves (median s)",
+                          fmt(lv, " s"), fmt(st, " s") + " (lvs)", ratio(lv, st)))
+            other.append(("LVM report calls per status", str(status[0]["lvm_calls"]), "1 (lvs)", "-"))
+        print_table("Start and status", other)
+    print_table("Generator", generator_rows())
+    print(f"\nbench time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
