@@ -40,6 +40,7 @@ class DmIoctlError(OSError):
 class DmState:
     table: str
     status: str
+    uuid: str
     event_nr: int
     suspended: bool
     live: bool
@@ -103,9 +104,11 @@ class DmControl:
             raise
         _, _, table = decode(table_buf)
         flags, event_nr, status = decode(status_buf)
+        uuid = _HEADER.unpack_from(status_buf, 0)[12].split(b"\0", 1)[0].decode(errors="replace")
         return DmState(
             "\n".join(table) + "\n",
             "\n".join(status) + "\n",
+            uuid,
             event_nr,
             bool(flags & SUSPEND_FLAG),
             bool(flags & ACTIVE_PRESENT_FLAG),

@@ -147,17 +147,26 @@ class DmInfo:
     exists: bool
     live: bool
     suspended: bool
+    uuid: str = ""
 
 
 def dm_info(name: str) -> DmInfo:
     result = runner.run(
-        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,attr", name], check=False
+        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid,attr", name], check=False
     )
     if not result.ok:
         return DmInfo(False, False, False)
     fields = result.stdout.strip().split(":")
-    attr = fields[1] if len(fields) > 1 else ""
-    return DmInfo(True, "L" in attr, "s" in attr)
+    uuid = fields[1] if len(fields) > 2 else ""
+    attr = fields[2] if len(fields) > 2 else ""
+    return DmInfo(True, "L" in attr, "s" in attr, uuid)
+
+
+@dataclass(frozen=True)
+class KernelState:
+    table: str
+    status: str
+    uuid: str
 
 
 class Kernel:
@@ -170,7 +179,8 @@ class Kernel:
     def direct(self) -> bool:
         return self.control is not None
 
-    def table_status(self, name: str) -> tuple[str, str] | None:
+    def read(self, name: str) -> KernelState | None:
+        """Table, status and dm UUID of a device, or None when it does not exist."""
         if self.control is not None:
             try:
                 state = self.control.read(name)
@@ -179,8 +189,10 @@ class Kernel:
                 self.control.close()
                 self.control = None
             else:
-                return None if state is None else (state.table, state.status)
-        return dm_table_status(name)
+                return None if state is None else KernelState(state.table, state.status, state.uuid)
+        info = dm_info(name)
+        got = dm_table_status(name) if info.exists else None
+        return None if got is None else KernelState(got[0], got[1], info.uuid)
 
     def close(self) -> None:
         if self.control is not None:
@@ -192,11 +204,11 @@ def kernel_progress(move: Move, kernel: Kernel) -> dmstatus.Progress | None:
     """How far the kernel has copied `move` (None when its device is not there)."""
     if not move.active:
         return None
-    got = kernel.table_status(move.dm_name)
-    if got is None:
+    got = kernel.read(move.dm_name)
+    if got is None or not got.uuid.startswith(move.pvmove.dm_uuid):
         return None
     sources = frozenset(d for d in (devnum(move.source),) if d)
-    return dmstatus.progress(dmstatus.parse_table(got[0]), dmstatus.parse_status(got[1]), sources)
+    return dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status), sources)
 
 
 def dm_table_status(name: str) -> tuple[str, str] | None:

@@ -124,12 +124,14 @@ class Poller:
 
     def _watch_kernel(self) -> bool:
         """Read progress from the kernel and report it; False when the pvmove device is gone."""
-        got = self.kernel.table_status(self.move.dm_name)
-        if got is None:
+        got = self.kernel.read(self.move.dm_name)
+        if got is None or (got.uuid and not got.uuid.startswith(self.move.pvmove.dm_uuid)):
+            # Gone, or the name now belongs to another move (pvmove0 is reused): ours is not there.
             self.progress = None
             return False
-        self.table = got[0]
-        prog = dmstatus.progress(dmstatus.parse_table(got[0]), dmstatus.parse_status(got[1]), self.source_devs)
+        self.table = got.table
+        prog = dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status),
+                                 self.source_devs)
         self.progress = prog
         if prog.bad_legs:
             legs = ", ".join(f"{lvm.devname(dev)} ({what})" for dev, what in prog.bad_legs)
