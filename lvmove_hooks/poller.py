@@ -29,7 +29,9 @@ from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
 
 log = logging.getLogger("lvmove.poller")
 
-TICK = 0.5  # seconds between kernel reads
+TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
+WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
+SHARE_SECONDS = 5.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
@@ -74,6 +76,8 @@ class Poller:
     table: str = ""
     source_devs: frozenset[str] = frozenset()
     reread_now: bool = True
+    last_line: str = ""
+    last_write: float = 0.0
     handover_until: float = 0.0
     next_reread: float = 0.0
 
@@ -95,11 +99,9 @@ class Poller:
                 if self.child is None:
                     if not alive and self._reread_due() and self._gone():
                         return self.move
-                    if self._poller_elsewhere():
-                        pass
-                    elif self._lvm_should_look(alive):
+                    if not self._poller_elsewhere() and self._lvm_should_look(alive):
                         self._spawn()
-                self._sleep(TICK)
+                self._sleep(WATCH_TICK if self.other is not None else TICK)
         finally:
             self._stop_child()
             self.kernel.close()
@@ -155,6 +157,9 @@ class Poller:
         poller = self.other.describe() if self.other else ("lvmove" if self.child or self.kernel_watch else "")
         if self.other:
             line += f" (polled by pid {self.other.pid})"
+        if line == self.last_line and now - self.last_write < SHARE_SECONDS:
+            return  # nothing new to tell: keep the tick cheap
+        self.last_line, self.last_write = line, now
         report.notify(f"STATUS={line}")
         statefile.write(move.ref.instance, {
             "vg": move.ref.vg, "lv": move.ref.lv, "uuid": move.uuid, "percent": round(prog.percent, 2),
