@@ -58,7 +58,7 @@ def timescale() -> float:
 
 def empty_state() -> State:
     return {"vgs": {}, "units": {}, "started_units": [], "events": [], "seq": 0, "use_lvmpolld": 1,
-            "lvpoll_work": 0.0, "systemctl_fail": False}
+            "lvpoll_work": 0.0, "systemctl_fail": False, "readonly_knows_activation": False}
 
 
 def load(path: Path | None = None) -> State:
@@ -74,6 +74,38 @@ def save(state: State, path: Path | None = None) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
     tmp.replace(path)
+    if state.get("sysfs"):
+        sync_sysfs(state, Path(state["sysfs"]))
+
+
+def sync_sysfs(state: State, root: Path) -> None:
+    """Mirror the dm devices in a fake sysfs (`LVMOVE_SYSFS`): block/dm-N/{dev,dm/name,dm/uuid,dm/suspended}.
+
+    `block` is a symlink swapped atomically to a fresh generation, so a reader never sees half of a change;
+    the previous generations stay a while for readers that already resolved the link.
+    """
+    devices = dm_devices(state)
+    wanted = {f"dm-{d['minor']}": (name, d["uuid"], d["devnum"], "1" if "s" in d["attr"] else "0")
+              for name, d in devices.items()}
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / ".devices.json"
+    text = json.dumps(sorted(wanted.items()))
+    if marker.exists() and marker.read_text() == text:
+        return
+    generation = root / f"block.{os.getpid()}.{time.time_ns()}"
+    for entry, (name, uuid, devnum, suspended) in wanted.items():
+        (generation / entry / "dm").mkdir(parents=True)
+        (generation / entry / "dev").write_text(devnum + "\n")
+        (generation / entry / "dm" / "name").write_text(name + "\n")
+        (generation / entry / "dm" / "uuid").write_text(uuid + "\n")
+        (generation / entry / "dm" / "suspended").write_text(suspended + "\n")
+    generation.mkdir(exist_ok=True)
+    link = root / f".block.{os.getpid()}.tmp"
+    link.symlink_to(generation.name)
+    link.replace(root / "block")
+    marker.write_text(text)
+    for old in sorted(root.glob("block.*"), key=lambda p: p.stat().st_mtime)[:-4]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -184,6 +216,8 @@ def create_move(state: State, vg: str, source: str, dests: list[str] | None = No
               "checkpointed": checkpointed, "rate_pe": rate_pe, "health": "AA", "dm": "live",
               "copy_since": now - copied_pe / rate_pe * timescale() if active and rate_pe else
               (now if active else None)}
+    if atomic:
+        pvmove["image_uuids"] = {"0": new_uuid(state), "1": new_uuid(state)}
     data["lvs"].append(pvmove)
     return pvmove
 
@@ -267,8 +301,8 @@ def _attr(lv: State, kind: str) -> str:
     active = lv["active"]
     if kind == "pvmove":
         return "p-C-aom---" if active else "p-C---m---"
-    if kind == "image":
-        return "iwi-aom---" if active else "iwi---m---"
+    if kind == "image":  # LVM marks pvmove images out of sync ("I") for as long as the move runs
+        return "Iwi-aom---" if active else "Iwi---m---"
     third = "I" if lv.get("locked") else "i"
     return f"-w{third}-{'a' if active else '-'}-----"
 
@@ -277,26 +311,38 @@ def _pe_range(dev: str, pe: int, n: int) -> str:
     return f"{dev}:{pe}-{pe + n - 1}"
 
 
-def lv_rows(state: State, vg: str) -> list[State]:
-    """One dict per segment, LVM's field names, values as LVM would print them with `--units b --nosuffix`."""
+def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
+    """One dict per segment, LVM's field names, values as LVM 2.03.16 prints them with `--units b --nosuffix`.
+
+    As captured in tests/fixtures/captured/bookworm: an LV segment on pvmoveN shows `pvmoveN(0)` and the
+    whole `pvmoveN:0-<last>` range; with `--readonly` LVM does not ask the kernel, so `lv_active` is `unknown`,
+    the state and open columns of `lv_attr` are `XX` and `copy_percent` is empty (unless the state's
+    `readonly_knows_activation` asks for the old, unfaithful output).
+    """
     data = state["vgs"][vg]
     ext = data["extent_size"]
     rows: list[tuple[str, int, State]] = []
+    unknown = readonly and not state.get("readonly_knows_activation")
+    pvmove_pe = {lv["name"]: sum(p["size_pe"] for p in lv["pieces"]) for lv in data["lvs"] if lv.get("pvmove")}
 
     def add(name: str, hidden: bool, lv: State, kind: str, segs: list[tuple[str, int, list[tuple[str, int]]]],
             extra: State) -> None:
         size_pe = sum(n for _, n, _ in segs)
         for index, (segtype, n, devices) in enumerate(segs):
+            ranges = [f"{d}:0-{pvmove_pe[d] - 1}" if d in pvmove_pe else _pe_range(d, pe, n) for d, pe in devices]
             row = {
                 "vg_name": vg, "vg_uuid": data["uuid"], "vg_extent_size": str(ext),
                 "lv_name": f"[{name}]" if hidden else name, "lv_uuid": extra.get("uuid", lv["uuid"]),
                 "lv_attr": _attr(lv, kind), "lv_active": "active" if lv["active"] else "",
                 "lv_size": str(size_pe * ext), "move_pv": "", "copy_percent": "",
                 "lv_layout": "linear", "lv_role": "public", "segtype": segtype, "seg_size_pe": str(n),
-                "seg_pe_ranges": " ".join(_pe_range(d, pe, n) for d, pe in devices),
-                "devices": ",".join(f"{d}({pe})" for d, pe in devices),
+                "seg_pe_ranges": " ".join(ranges),
+                "devices": ",".join(f"{d}({0 if d in pvmove_pe else pe})" for d, pe in devices),
             }
             row.update({k: v for k, v in extra.items() if k != "uuid"})
+            if unknown:
+                row.update(lv_active="unknown", lv_attr=row["lv_attr"][:4] + "XX" + row["lv_attr"][6:],
+                           copy_percent="")
             rows.append((name, index, row))
 
     for lv in data["lvs"]:
@@ -307,12 +353,12 @@ def lv_rows(state: State, vg: str) -> list[State]:
         name = lv["name"]
         pv_extra = {"move_pv": lv["source"], "lv_layout": "mirror", "lv_role": "private,pvmove",
                     "copy_percent": f"{copy_percent(lv):.2f}" if lv["active"] else ""}
-        total = sum(p["size_pe"] for p in lv["pieces"])
         if lv["atomic"]:
+            total = pvmove_pe[name]
             add(name, True, lv, "pvmove",
                 [("mirror", total, [(f"{name}_mimage_0", 0), (f"{name}_mimage_1", 0)])], pv_extra)
             for n, side in ((0, "src"), (1, "dst")):
-                image = {"uuid": lv.setdefault("image_uuids", {}).get(str(n)) or f"{lv['uuid'][:-1]}{n}"}
+                image = {"uuid": lv["image_uuids"][str(n)]}
                 add(f"{name}_mimage_{n}", True, lv, "image",
                     [("linear", p["size_pe"], [tuple(p[side])]) for p in lv["pieces"]],
                     {**image, "lv_role": "private,mirror,image"})
@@ -390,7 +436,8 @@ def _pvmove_devices(state: State, vg: str, move: State, base: State, minor: int)
                 lines.append(f"{start} {p['size_pe'] * ext} linear {pvs[dev]} {PE_START_SECTORS + pe * ext}")
                 start += p["size_pe"] * ext
             image = f"{name}_mimage_{n}"
-            out[image] = {**base, "uuid": base["uuid"] + f"_mimage_{n}", "table": lines,
+            uuid = "LVM-" + (data["uuid"] + move["image_uuids"][str(n)]).replace("-", "")
+            out[image] = {**base, "uuid": uuid, "table": lines,
                           "status": [f"{ln.split()[0]} {ln.split()[1]} linear " for ln in lines],
                           "minor": minor + 1 + n}
             images.append((f"{DM_MAJOR}:{minor + 1 + n}", 0))
@@ -458,13 +505,14 @@ def busy_wait(seconds: float) -> None:
 
 
 class SleepWindow:
-    """SIGINT handling of LVM's poll loop: honoured only while sleeping; otherwise deferred (and recorded)."""
+    """SIGINT/SIGTERM in LVM's poll loop: honoured only while sleeping; otherwise deferred (and counted)."""
 
     def __init__(self) -> None:
         self.sleeping = False
         self.pending = False
         self.outside = 0
         signal.signal(signal.SIGINT, self._handler)
+        signal.signal(signal.SIGTERM, self._handler)
 
     def _handler(self, _signum: int, _frame: object) -> None:
         if self.sleeping:

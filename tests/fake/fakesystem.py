@@ -20,7 +20,10 @@ FAKE_DIR = REPO / "tests" / "fake"
 FAKE_BIN = FAKE_DIR / "bin"
 
 TIMESCALE = 0.05  # real seconds per simulated second: `lvpoll --interval 1` sleeps 50 ms
-DEFAULT_CONFIG = "poll_interval: 1\nprogress_interval: 1\n"
+# lvpoll sleeps 40 simulated seconds (2 s): longer than lvmove's kernel-watch tick, as in real use.
+DEFAULT_CONFIG = "poll_interval: 40\nprogress_interval: 1\n"
+# LVM's interval polling, fast: lvpoll --interval 1 (50 ms).
+INTERVAL_CONFIG = "watch_kernel: false\npoll_interval: 1\nprogress_interval: 1\n"
 PVS = {"/dev/sda": "8:0", "/dev/sdb": "8:16", "/dev/sdc": "8:32"}
 
 
@@ -35,7 +38,8 @@ class FakeSystem:
         self.config_path = root / "lvmove.yaml"
         self.proc.mkdir()
         self.spawned: list[subprocess.Popen[str]] = []
-        fakelvm.save(fakelvm.empty_state(), self.state_path)
+        self.sysfs = root / "sys"
+        fakelvm.save(fakelvm.empty_state() | {"sysfs": str(self.sysfs)}, self.state_path)
         self.config_path.write_text(DEFAULT_CONFIG, encoding="utf-8")
         self.env = {
             "PATH": f"{FAKE_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -45,8 +49,10 @@ class FakeSystem:
             "LVMOVE_RUNDIR": str(self.rundir),
             "LVMOVE_CONFIG": str(self.config_path),
             "LVMOVE_PROC": str(self.proc),
+            "LVMOVE_SYSFS": str(self.sysfs),
             "LVMOVE_ALLOW_NONROOT": "1",
             "LC_ALL": "C",
+            "LVMOVE_NO_IOCTL": "1",  # never read the host's real device-mapper devices
         }
 
     # ---- building state ----
@@ -135,6 +141,16 @@ class FakeSystem:
         """Logged argv lists starting with `prefix` (e.g. "lvm", "lvpoll")."""
         return [c["argv"] for c in self.commands() if c["argv"][: len(prefix)] == list(prefix)]
 
+    def running_lvm(self) -> list[list[str]]:
+        """argv of the fake LVM commands (lvpoll, pvmove) that run now, as the fake /proc shows them."""
+        found = []
+        for entry in self.proc.iterdir():
+            syscall = entry / "syscall"
+            if syscall.is_symlink() and syscall.exists():
+                with contextlib.suppress(OSError):
+                    found.append([a.decode() for a in (entry / "cmdline").read_bytes().split(b"\0") if a])
+        return found
+
     def started_units(self) -> list[str]:
         return list(self.state()["started_units"])
 
@@ -180,6 +196,11 @@ class FakeSystem:
             time.sleep(0.02)
 
     def cleanup(self) -> None:
+        """Kill what the test left running: lvmove processes it started and fake LVM pollers."""
+        for entry in self.proc.iterdir():
+            if entry.name.isdigit() and (entry / "syscall").is_symlink():
+                with contextlib.suppress(OSError):
+                    os.kill(int(entry.name), signal.SIGKILL)
         for proc in self.spawned:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)

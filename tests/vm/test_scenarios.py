@@ -57,7 +57,7 @@ def test_s2_s8_no_lvmpolld_kill_stop(vm_image: Image, lvmove_payload: Path, keep
         "killstop-no-lvpoll-after-stop", "killstop-consistent-after-stop",
     )
     crash_and_resume(
-        "s2-nolvmpolld", vm_image, lvmove_payload, keep_disks, phase2_bps=MIB,
+        "s2-nolvmpolld", vm_image, lvmove_payload, keep_disks, phase2_bps=256 * 1024,
         env={"LVMCONF_SET": "global/use_lvmpolld=0", "KILL_STOP": "1", "CRASH_AT": "42", "CAPTURE_NAME": "s2"},
         required=COMMON + killstop,
     )
@@ -78,3 +78,36 @@ def test_s4_atomic_crash_and_abort(vm_image: Image, lvmove_payload: Path, keep_d
         env={"MOVE_ARGS": "--atomic", "ABORT_ATOMIC": "1", "CRASH_AT": "40", "CAPTURE_NAME": "s4"},
         required=COMMON + ("atomic-abort-rc", "atomic-abort-pvmove-gone", "atomic-abort-all-on-source"),
     )
+
+
+def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
+    """9: a user's foreground pvmove: unit appears, shows progress, one poller only; 10: status --json
+    and systemctl status show the lvs percent; 5: by-segment move aborted half-way with `lvmove abort`."""
+    run = new_run("healthy", vm_image, pv_count=3, payload=lvmove_payload, tag="s5-s9-s10-healthy")
+    try:
+        run.final_phase(1, timeout=900)
+        run.assert_ok(
+            "s9-unit-appeared", "s9-user-pvmove-rc", "s9-at-most-one-poller", "s9-unit-progress",
+            "s9-unit-completed", "s10-status-matches-lvs", "s5-abort-rc", "s5-pvmove-gone",
+            "s5-abort-said-true", "checksums-vg", "vgck-vg",
+        )
+    finally:
+        run.close(keep=keep_disks)
+
+
+def test_s6_s7_inactive_and_two_vgs(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
+    """7: moves in VGs "vg", "data-vg", "vg3" crashed; data-vg autoactivates and its unit
+    lvmove@data\\x2dvg-pvmove0 runs by itself; 6: the inactive ones resume via systemctl start / lvmove start."""
+    run = new_run("twovg", vm_image, pv_count=6, payload=lvmove_payload, tag="s6-s7-three-vgs")
+    try:
+        run.crash_phase(1, timeout=600)
+        run.guest.boot_bps = 2 * MIB
+        run.final_phase(2, timeout=900)
+        required = ["unit-name-escaped", "data-vg-unit-started-by-itself", "vg-inactive-after-boot",
+                    "vg3-inactive-after-boot", "lvmove-start-rc"]
+        for vg in ("vg", "data-vg", "vg3"):
+            required += [f"{vg}-unit-ran", f"{vg}-finished", f"{vg}-journal-completed", f"{vg}-off-source",
+                         f"checksums-{vg}", f"vgck-{vg}"]
+        run.assert_ok(*required)
+    finally:
+        run.close(keep=keep_disks)

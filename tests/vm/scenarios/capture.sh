@@ -28,6 +28,7 @@ else
     capture after-boot
     wait_percent "$VG" pvmove0 10 120 && capture atomic-resumed-mid
     check stock-finishes wait_no_pvmove "$VG" 300
+    req throttle 0
     capture final
     journalctl -b -1 -o short-monotonic --no-pager -t lvm -t lvmpolld -u lvm2-lvmpolld > "$OUT/journal-boot1-lvm.txt" 2>&1
     journalctl -b 0 -o short-monotonic --no-pager -u lvm2-lvmpolld -u 'lvm-activate-*' > "$OUT/journal-boot2-lvm.txt" 2>&1

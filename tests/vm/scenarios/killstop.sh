@@ -33,4 +33,5 @@ kill_and_stop_unit() {
     journalctl -b -u "$UNIT" -o short-monotonic --no-pager | tail -20 > "$OUT/journal-after-stop.txt"
     cmd systemctl start --no-block "$UNIT"
     wait_unit_active "$UNIT" "$VG" 60 || true
+    req throttle 2097152   # the rest of the copy may go faster
 }

@@ -92,7 +92,8 @@ install_lvmove() {
 lvs_json() { lvs -a --segments --readonly --reportformat json --units b --nosuffix -o "$LVS_FIELDS" "$@"; }
 # Percent (overall, from lvs) of a pvmove LV, empty if none.
 lvs_percent() {
-    lvs -a --readonly --noheadings -o lv_name,copy_percent "$1" 2>/dev/null |
+    # Not --readonly: that mode never asks the kernel, so copy_percent would be empty.
+    lvs -a --noheadings -o lv_name,copy_percent "$1" 2>/dev/null |
         awk -v lv="$2" '$1 == lv || $1 == "[" lv "]" {print $2}'
 }
 pvmove_lvs() {  # names of pvmove LVs in VG
@@ -110,6 +111,16 @@ wait_percent() {
         sleep 0.5
     done
     log "timeout waiting for $vg/$lv >= $want% (now '${p:-}')"
+    return 1
+}
+wait_pvmove_exists() {
+    local vg=$1 timeout=$2 end
+    end=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        has_pvmove "$vg" && return 0
+        sleep 0.3
+    done
+    log "timeout: no pvmove LV appeared in $vg"
     return 1
 }
 # Wait until VG has no pvmove LV.
@@ -164,7 +175,8 @@ lvpoll_count() {  # number of lvpoll / pvmove poller processes for VG/LV
 capture() {
     local name=$1 d="$OUT/capture/$1" vg dm f
     mkdir -p "$d"
-    lvs_json > "$d/lvs.json" 2> "$d/lvs.json.err"
+    lvs_json > "$d/lvs-readonly.json" 2> "$d/lvs-readonly.json.err"
+    lvs -a --segments --reportformat json --units b --nosuffix -o "$LVS_FIELDS" > "$d/lvs.json" 2> "$d/lvs.json.err"
     lvs -a --segments -o +devices,seg_pe_ranges,copy_percent,move_pv,lv_role > "$d/lvs-segments.txt" 2>&1
     lvs -a --readonly --reportformat json -o vg_name,lv_name,lv_uuid,lv_attr,move_pv,copy_percent,lv_layout,lv_role,devices > "$d/lvs-plain.json" 2>&1
     pvs -o +pv_uuid > "$d/pvs.txt" 2>&1
@@ -251,25 +263,28 @@ sample_progress() {
 
 # Compare `lvmove status --json` with lvs (read just before and after); record into $OUT/status-compare.txt.
 compare_status_percent() {
-    local vg=$1 lv=$2 before after js
+    local vg=$1 lv=$2 before after
     before=$(lvs_percent "$vg" "$lv")
-    js=$(lvmove status --json 2>&1)
-    after=$(lvs_percent "$vg" "$lv")
-    echo "$js" > "$OUT/status-$vg.json"
+    lvmove status --json > "$OUT/status-$vg.json" 2> "$OUT/status-$vg.err"
     systemctl status --no-pager "$(unit_of "$vg/$lv")" > "$OUT/systemctl-status-$vg.txt" 2>&1
+    after=$(lvs_percent "$vg" "$lv")
     python3 - "$vg" "$lv" "$before" "$after" "$OUT/status-$vg.json" "$OUT/systemctl-status-$vg.txt" <<'PY'
 import json, re, sys
 vg, lv, before, after, path, sysst = sys.argv[1:7]
-moves = json.load(open(path))["moves"]
-row = next(m for m in moves if m["vg"] == vg and m["lv"] == lv)
-pct = float(row["percent"])
+try:
+    moves = json.load(open(path))["moves"]
+except (OSError, ValueError, KeyError) as exc:
+    print(f"lvmove status --json unreadable: {exc}"); sys.exit(1)
+row = next((m for m in moves if m.get("vg") == vg and m.get("lv") == lv), None)
+pct = row.get("percent") if row else None
 lo, hi = float(before or 0), float(after or 100)
-ok = lo - 0.01 <= pct <= hi + 0.01
+ok = pct is not None and lo - 0.01 <= float(pct) <= hi + 0.01
 text = open(sysst).read()
 m = re.search(r"Status: \"[^\"]*?(\d+(?:\.\d+)?)\s*%", text)
 spct = float(m.group(1)) if m else None
-sok = spct is not None and lo - 1 <= spct <= hi + 1
-print(f"lvs before={before} lvmove status={pct} lvs after={after} systemctl status={spct} -> json {'ok' if ok else 'BAD'}, systemctl {'ok' if sok else 'BAD'}")
+sok = spct is not None and lo - 0.01 <= spct <= hi + 0.01
+print(f"lvs before={before} lvmove status={pct if row else 'NO ROW'} systemctl status={spct} lvs after={after}"
+      f" -> json {'ok' if ok else 'BAD'}, systemctl {'ok' if sok else 'BAD'}")
 sys.exit(0 if ok and sok else 1)
 PY
 }

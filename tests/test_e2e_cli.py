@@ -1,0 +1,381 @@
+"""End-to-end: `lvmove status/start/abort/move`, bad input, root and configuration errors, against the fake LVM."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from fakesystem import FakeSystem
+
+from lvmove_hooks import cli
+
+MY_VG_UNIT = "lvmove@my\\x2dvg-pvmove0.service"
+
+
+def main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`lvmove ARGV` in this process (faster than a subprocess): exit code, stdout, stderr."""
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def two_moves(fake: FakeSystem) -> None:
+    """vg: by-segment /dev/sda -> /dev/sdb at 16.67 %; my-vg: atomic /dev/sdd -> /dev/sde at 50 %."""
+    fake.standard(fixed_pe=2)
+    fake.vg("my-vg", {"/dev/sdd": "8:48", "/dev/sde": "8:64"})
+    fake.lv("my-vg", "home", [("/dev/sdd", 0, 6)])
+    fake.move("my-vg", "/dev/sdd", ["/dev/sde"], atomic=True, fixed_pe=3)
+
+
+# ---- status -------------------------------------------------------------------------------------------------
+
+def test_status_json_lists_moves(fake_system: FakeSystem) -> None:
+    two_moves(fake_system)
+    fake_system.unit("lvmove@vg-pvmove0.service", ActiveState="activating", SubState="start",
+                     StatusText="Moving vg/pvmove0: 16.7%")
+    result = fake_system.lvmove("status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {f"{r['vg']}/{r['lv']}": r for r in json.loads(result.stdout)["moves"]}
+    assert set(rows) == {"vg/pvmove0", "my-vg/pvmove0"}
+    seg = rows["vg/pvmove0"]
+    assert seg["mode"] == "by-segment"
+    assert seg["source"] == "/dev/sda"
+    assert seg["destinations"] == ["/dev/sdb"]
+    assert sorted(seg["moved_lvs"]) == ["data", "logs"]
+    assert seg["size_bytes"] == 12 * 4 * 1024 * 1024
+    assert seg["unit"] == "lvmove@vg-pvmove0.service"
+    assert seg["unit_state"] == "activating"
+    assert seg["unit_status"] == "Moving vg/pvmove0: 16.7%"
+    assert seg["uuid"] == fake_system.lv_state("vg", "pvmove0")["uuid"]  # type: ignore[index]
+    atomic = rows["my-vg/pvmove0"]
+    assert atomic["mode"] == "atomic"
+    assert (atomic["source"], atomic["destinations"]) == ("/dev/sdd", ["/dev/sde"])
+    assert atomic["moved_lvs"] == ["home"]
+    assert atomic["unit"] == MY_VG_UNIT
+    assert atomic["unit_state"] == "inactive"
+    # Read-only: lvs, systemctl show; nothing that changes anything.
+    assert {c["argv"][1] if c["argv"][0] == "lvm" else c["argv"][0] + " " + c["argv"][1]
+            for c in fake_system.commands()} <= {"lvs", "systemctl show", "dmsetup table", "dmsetup status",
+                                                 "dmsetup info"}
+
+
+def test_status_json_percent_and_activity_without_a_unit(fake_system: FakeSystem) -> None:
+    """No unit runs (no progress file): percent and activity must still come from LVM or the kernel."""
+    two_moves(fake_system)
+    result = fake_system.lvmove("status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {f"{r['vg']}/{r['lv']}": r for r in json.loads(result.stdout)["moves"]}
+    assert rows["vg/pvmove0"]["percent"] == pytest.approx(16.67, abs=0.01)
+    assert rows["my-vg/pvmove0"]["percent"] == pytest.approx(50.0, abs=0.01)
+    assert rows["vg/pvmove0"]["active"] is True
+
+
+def test_status_json_prefers_the_units_progress_file(fake_system: FakeSystem) -> None:
+    fake_system.standard(fixed_pe=2)
+    fake_system.rundir.mkdir()
+    (fake_system.rundir / "vg-pvmove0.json").write_text(json.dumps({
+        "vg": "vg", "lv": "pvmove0", "percent": 42.5, "rate_bytes_per_s": 1048576, "eta_seconds": 28,
+        "poller": "lvmove", "updated": __import__("time").time()}), encoding="utf-8")
+    result = fake_system.lvmove("status", "--json", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["moves"]
+    assert (row["percent"], row["rate_bytes_per_s"], row["eta_seconds"]) == (42.5, 1048576, 28)
+
+
+def test_status_text(fake_system: FakeSystem) -> None:
+    two_moves(fake_system)
+    fake_system.unit("lvmove@vg-pvmove0.service", ActiveState="activating")
+    result = fake_system.lvmove("status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT"]
+    row = next(line for line in lines if line.startswith("vg/pvmove0")).split()
+    assert row[0] == "vg/pvmove0"
+    assert row[2:] == ["48.0", "MiB", "-", "-", "by-segment", "/dev/sda", "/dev/sdb", "lvmove@vg-pvmove0.service",
+                       "(activating)"]
+    row = next(line for line in lines if line.startswith("my-vg/pvmove0")).split()
+    assert row[-5:] == ["atomic", "/dev/sdd", "/dev/sde", MY_VG_UNIT, "(inactive)"]
+
+
+def test_status_text_shows_percent_of_active_moves(fake_system: FakeSystem) -> None:
+    two_moves(fake_system)
+    result = fake_system.lvmove("status")
+    rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert rows == {"vg/pvmove0": "16.7%", "my-vg/pvmove0": "50.0%"}
+
+
+def test_status_inactive_move(fake_system: FakeSystem) -> None:
+    fake_system.standard(active=False)
+    result = fake_system.lvmove("status")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("vg/pvmove0"))
+    assert row.split()[1] == "inactive"
+
+
+def test_status_without_moves(fake_system: FakeSystem) -> None:
+    fake_system.vg("vg")
+    fake_system.lv("vg", "data", [("/dev/sda", 0, 4)])
+    assert fake_system.lvmove("status").stdout.strip() == "no pvmove in flight"
+    result = fake_system.lvmove("status", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == {"moves": []}
+
+
+def test_status_of_unknown_move_exits_9(fake_system: FakeSystem) -> None:
+    fake_system.standard()
+    result = fake_system.lvmove("status", "vg/pvmove3")
+    assert result.returncode == 9, result.stderr
+    assert "vg/pvmove3" in result.stderr
+
+
+# ---- start --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", [
+    "my-vg/pvmove0",
+    "my\\x2dvg-pvmove0",
+    MY_VG_UNIT,
+    "my--vg-pvmove0",
+    "/dev/mapper/my--vg-pvmove0",
+    "/dev/sdd",
+])
+def test_start_every_target_form_starts_the_unit(fake_system: FakeSystem, capsys: pytest.CaptureFixture[str],
+                                                 target: str) -> None:
+    two_moves(fake_system)
+    code, out, err = main(capsys, "start", target)
+    assert code == 0, err
+    assert fake_system.argvs("systemctl") == [["systemctl", "--no-block", "start", MY_VG_UNIT]]
+    assert fake_system.started_units() == [MY_VG_UNIT]
+    assert f"started {MY_VG_UNIT} for my-vg/pvmove0" in out
+    assert "lvmove watch my-vg/pvmove0" in out
+    assert (fake_system.rundir / "manual-my\\x2dvg-pvmove0").exists()  # `run` resumes even if auto_resume is off
+
+
+def test_start_unknown_move_exits_9_without_systemctl(fake_system: FakeSystem) -> None:
+    two_moves(fake_system)
+    result = fake_system.lvmove("start", "/dev/sdc")
+    assert result.returncode == 9, result.stderr
+    assert "/dev/sdc" in result.stderr
+    assert fake_system.argvs("systemctl") == []
+
+
+def test_start_when_systemctl_fails_exits_1(fake_system: FakeSystem) -> None:
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["systemctl_fail"] = True
+    result = fake_system.lvmove("start", "vg/pvmove0")
+    assert result.returncode == 1, result.stderr
+    assert "lvmove@vg-pvmove0.service" in result.stderr
+    assert "lvmove run" in result.stderr  # the hint: carry it in this shell
+
+
+def test_auto_resume_false_only_manual_starts_run(fake_system: FakeSystem) -> None:
+    fake_system.standard(atomic=True)
+    fake_system.config("auto_resume: false\npoll_interval: 40\n")
+    unit_env = {"INVOCATION_ID": "0123456789abcdef"}
+    skipped = fake_system.lvmove("run", "vg/pvmove0", env=unit_env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "auto_resume is false" in skipped.stdout and str(fake_system.config_path) in skipped.stdout
+    assert fake_system.commands() == []
+    assert fake_system.lvmove("start", "vg/pvmove0").returncode == 0
+    done = fake_system.lvmove("run", "vg/pvmove0", env=unit_env)
+    assert done.returncode == 0, done.stderr
+    assert "completed:" in done.stdout
+    assert fake_system.lv_state("vg", "pvmove0") is None
+
+
+# ---- abort --------------------------------------------------------------------------------------------------
+
+def test_abort_by_segment_keeps_checkpointed_segments(fake_system: FakeSystem) -> None:
+    fake_system.standard(checkpointed=1, fixed_pe=0)
+    result = fake_system.lvmove("abort", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "aborting vg/pvmove0 (by-segment, " in out
+    assert "checkpointed stay on /dev/sdb" in out and "the rest goes back to /dev/sda" in out
+    assert "vg/data: 16.0 MiB on /dev/sda, 24.0 MiB elsewhere" in out
+    assert "vg/logs: 16.0 MiB on /dev/sda, 0 B elsewhere" in out
+    assert out.strip().splitlines()[-1] == "aborted vg/pvmove0"
+    assert fake_system.argvs("lvm", "pvmove") == [["lvm", "pvmove", "--abort", "/dev/sda"]]
+    assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sda"]
+    assert fake_system.devices_of("vg", "logs") == ["/dev/sda"]
+    assert fake_system.lv_state("vg", "pvmove0") is None
+
+
+def test_abort_active_move_says_how_far_it_got_and_does_not_activate(fake_system: FakeSystem) -> None:
+    fake_system.standard(checkpointed=1, fixed_pe=0)
+    result = fake_system.lvmove("abort", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "aborting vg/pvmove0 (by-segment, 33.33% copied)" in result.stdout
+    assert fake_system.argvs("lvm", "lvchange") == []
+
+
+def test_abort_atomic_puts_everything_back(fake_system: FakeSystem) -> None:
+    fake_system.standard(atomic=True, fixed_pe=9)
+    result = fake_system.lvmove("abort", "/dev/sda")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "aborting vg/pvmove0 (atomic): everything goes back to /dev/sda" in out
+    assert "vg/data: 32.0 MiB on /dev/sda, 8.0 MiB elsewhere" in out
+    assert "vg/logs: 16.0 MiB on /dev/sda, 0 B elsewhere" in out
+    assert fake_system.devices_of("vg", "data") == ["/dev/sda", "/dev/sdc", "/dev/sda"]
+    assert fake_system.devices_of("vg", "logs") == ["/dev/sda"]
+
+
+def test_abort_inactive_move_activates_it_first(fake_system: FakeSystem) -> None:
+    fake_system.standard(active=False, checkpointed=2)
+    result = fake_system.lvmove("abort", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    lvm_cmds = [c["argv"][1:3] for c in fake_system.commands() if c["argv"][1] != "lvs"]
+    assert lvm_cmds == [["lvchange", "-ay"], ["pvmove", "--abort"]]
+    assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sdb"]
+    assert fake_system.devices_of("vg", "logs") == ["/dev/sda"]
+
+
+def test_abort_while_the_unit_runs(fake_system: FakeSystem) -> None:
+    fake_system.standard(rate_pe=0.5)
+    run = fake_system.lvmove_popen("run", "vg/pvmove0")
+    fake_system.wait_for("lvmove run to watch the kernel", lambda: bool(fake_system.argvs("dmsetup", "status")))
+    result = fake_system.lvmove("abort", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert "aborted on request (lvmove abort)" in out
+    assert not list(fake_system.rundir.glob("abort-*")), "abort flag left behind"
+    assert fake_system.events("sigint-outside-sleep") == []
+
+
+# ---- move ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def pv_paths_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lvmove move` checks that the PV paths exist; the fake PVs are only names."""
+    real = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: p in ("/dev/sda", "/dev/sdb", "/dev/sdc") or real(p))
+
+
+def vg_without_move(fake: FakeSystem) -> None:
+    fake.vg("vg")
+    fake.lv("vg", "data", [("/dev/sda", 0, 4), ("/dev/sdc", 0, 2), ("/dev/sda", 8, 4)])
+    fake.lv("vg", "logs", [("/dev/sda", 4, 4)])
+
+
+@pytest.mark.parametrize(("extra", "mode"), [(["--atomic"], "atomic"), (["--lv", "data"], "by-segment")])
+def test_move_sets_up_with_pvmove_and_starts_the_unit(
+        fake_system: FakeSystem, pv_paths_exist: None, capsys: pytest.CaptureFixture[str], extra: list[str],
+        mode: str) -> None:
+    vg_without_move(fake_system)
+    code = cli.main(["move", "/dev/sda", "/dev/sdb", *extra])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[:6] == ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-i", "86400"]
+    assert pvmove[6:] == [*(["--atomic"] if mode == "atomic" else ["-n", "data"]), "/dev/sda", "/dev/sdb"]
+    assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
+    assert f"from /dev/sda to /dev/sdb as vg/pvmove0 ({mode}), carried by lvmove@vg-pvmove0.service" in out
+    move = fake_system.lv_state("vg", "pvmove0")
+    assert move is not None and move["atomic"] is (mode == "atomic")
+    assert fake_system.running_lvm() == [], "pvmove left running"
+    assert fake_system.events("sigint-outside-sleep") == []
+
+
+def test_move_missing_destination_runs_nothing(fake_system: FakeSystem, pv_paths_exist: None,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    vg_without_move(fake_system)
+    code = cli.main(["move", "/dev/sda", "/dev/sdz"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "/dev/sdz does not exist" in err
+    assert fake_system.commands() == []
+
+
+# ---- bad input, root, configuration ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["run", "vg/lv;rm"],
+    ["run", "vg/notpvmove"],
+    ["run", "vg"],
+    ["run", "../pvmove0"],
+    ["run", "vg/pvmove0/x"],
+    ["start", "../x"],
+    ["start", "/dev/mapper/vg-data"],
+    ["start", "vg-pvmove0-extra-layer"],
+    ["abort", "vg/$(reboot)"],
+    ["status", "vg/lv name"],
+    ["watch", "vg/data"],
+    ["move", "/etc/passwd", "/dev/sdb"],
+    ["move", "/dev/sda", "--lv", "bad/name;x"],
+])
+def test_bad_input_exits_2_without_running_anything(fake_system: FakeSystem, capsys: pytest.CaptureFixture[str],
+                                                   argv: list[str]) -> None:
+    fake_system.standard()
+    code, out, err = main(capsys, *argv)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lvmove: "), err
+    assert fake_system.commands() == [], "a command ran for bad input"
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "vg/pvmove0"], ["start", "vg/pvmove0"], ["abort", "vg/pvmove0"], ["move", "/dev/sda", "/dev/sdb"],
+])
+def test_needs_root(fake_system: FakeSystem, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                    argv: list[str]) -> None:
+    fake_system.standard()
+    monkeypatch.delenv("LVMOVE_ALLOW_NONROOT")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"'lvmove {argv[0]}' needs root" in err and f"sudo lvmove {argv[0]}" in err
+    assert fake_system.commands() == []
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("poll_interval: 0\n", "poll_interval"),
+    ("poll_interval: fast\n", "poll_interval"),
+    ("activate_inactive: maybe\n", "activate_inactive"),
+    ("exclude: [ok, 'bad/vg']\n", "exclude"),
+    ("bogus: 1\n", "bogus"),
+    ("poll_interval: [1\n", "line"),
+])
+@pytest.mark.parametrize("command", [["run", "vg/pvmove0"], ["move", "/dev/sda", "/dev/sdb"]])
+def test_bad_config_exits_4_naming_file_and_key(fake_system: FakeSystem, pv_paths_exist: None,
+                                                capsys: pytest.CaptureFixture[str], text: str, key: str,
+                                                command: list[str]) -> None:
+    fake_system.standard()
+    fake_system.config(text)
+    code = cli.main(command)
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert str(fake_system.config_path) in err
+    assert key in err
+    assert fake_system.commands() == []
+
+
+# ---- watch --------------------------------------------------------------------------------------------------
+
+def test_watch_follows_a_move_until_it_ends(fake_system: FakeSystem) -> None:
+    fake_system.standard(atomic=True, rate_pe=4)  # 3 simulated seconds (150 ms) of copy, then lvmpolld finishes
+    fake_system.unit("lvmove@vg-pvmove0.service", StatusText="vg/pvmove0: completed: 2 LV(s)")
+    poller = fake_system.lvmpolld_poll("vg/pvmove0", interval=10)
+    result = fake_system.lvmove("watch", "vg/pvmove0", "--interval", "0.5")
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert lines[0].startswith("vg/pvmove0: ") and "of 48.0 MiB" in lines[0]
+    assert lines[-1].startswith("vg/pvmove0: ") and lines[-1].endswith("completed: 2 LV(s)")
+    assert poller.wait(timeout=5) == 0
+    # Only reads.
+    assert {tuple(c["argv"][:2]) for c in fake_system.commands() if c["pid"] != poller.pid} <= {
+        ("lvm", "lvs"), ("systemctl", "show")}
+
+
+def test_watch_reports_an_aborted_move(fake_system: FakeSystem) -> None:
+    fake_system.standard(fixed_pe=1)
+    fake_system.unit("lvmove@vg-pvmove0.service", StatusText="vg/pvmove0: aborted on request (lvmove abort)")
+    watch = fake_system.lvmove_popen("watch", "vg/pvmove0", "--interval", "0.5")
+    fake_system.wait_for("watch to read the move", lambda: bool(fake_system.argvs("lvm", "lvs")))
+    assert fake_system.lvmove("abort", "vg/pvmove0").returncode == 0
+    out, err = watch.communicate(timeout=20)
+    assert watch.returncode == 5, err
+    last = out.strip().splitlines()[-1].strip()
+    assert last.startswith("vg/pvmove0: ") and last.endswith("aborted on request (lvmove abort)")

@@ -1,0 +1,47 @@
+"""Record real LVM2 outputs from a guest into tests/fixtures/captured/<suite>/ (for the unit tests).
+
+    python3 -m tests.vm.capture [--suite bookworm]
+
+Stock LVM2, no lvmove: a by-segment move and an --atomic move mid-way (lvs JSON with the fields of
+docs/ARCHITECTURE.md, with and without --readonly; --segments text; dmsetup table/status/info; udevadm info
+of the dm devices; /etc/lvm/backup; /sys/block/dm-*/dm), a crash during the atomic move, and the resumed
+move after the reboot, finished by stock LVM (lvmpolld, PVs on virtio-scsi).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+
+from .harness import CAPTURED, new_run
+from .image import build
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m tests.vm.capture")
+    parser.add_argument("--suite", default="bookworm")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    run = new_run("capture", build(args.suite), pv_count=3, payload=None, tag=f"capture-{args.suite}")
+    try:
+        run.crash_phase(1)
+        run.guest.boot_bps = 2 * 1024 * 1024
+        run.final_phase(2)
+        dest = CAPTURED / args.suite
+        if dest.exists():
+            shutil.rmtree(dest)
+        run.save_capture(dest)
+        for name in ("phase1.log", "phase2.log", "journal-boot1-lvm.txt", "journal-boot2-lvm.txt"):
+            if (run.out / name).exists():
+                shutil.copy2(run.out / name, dest / name)
+        run.assert_ok("stock-finishes", "checksums-vg", "vgck-vg")
+    finally:
+        run.close(keep=False)
+    print(f"captured into {CAPTURED / args.suite}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+#!/bin/bash
+# One boot, no crash. Scenario 9: the user's own foreground `pvmove SRC DST`: lvmove's unit appears,
+# shows progress, and there is never a second poller for the LV. Scenario 10: `lvmove status --json` and
+# `systemctl status` mid-move show the percent lvs shows. Scenario 5: a by-segment move aborted with
+# `lvmove abort` half-way: checkpointed segments stay on the destination, the rest goes back, as it said.
+. "$SHARE/lib.sh"
+. "$SHARE/setup.sh"
+UNIT=$(unit_of "$VG/pvmove0")
+begin
+install_lvmove
+setup_vg 3
+P1=$(pvdev 1) P2=$(pvdev 2) P3=$(pvdev 3)
+
+# ---- 9 and 10 ----
+req throttle 2097152
+log "# pvmove -i 2 $P1 $P2 (foreground, as a user types it)"
+pvmove -i 2 "$P1" "$P2" > "$OUT/user-pvmove.txt" 2>&1 &
+upid=$!
+wait_pvmove_exists "$VG" 60
+if wait_unit_active "$UNIT" "$VG" 60; then check_pass s9-unit-appeared; else check_fail s9-unit-appeared "$(unit_state "$UNIT")"; fi
+maxp=0 PROGRESS_SEEN=0 cmp_ok=0 cmp_n=0
+while has_pvmove "$VG" && kill -0 "$upid" 2> /dev/null; do
+    n=$(pgrep -fc "lvpoll.*$VG/pvmove0")
+    [ "$n" -gt "$maxp" ] && maxp=$n
+    ps -eo pid,ppid,unit:32,args | grep -E 'lvpoll|pvmove|lvmove' | grep -v grep > "$OUT/pollers-last.txt"
+    [ "$n" -gt 1 ] && cp "$OUT/pollers-last.txt" "$OUT/pollers-too-many.txt"
+    case "$(unit_status_text "$UNIT")" in *%*) PROGRESS_SEEN=1 ;; esac
+    p=$(lvs_percent "$VG" pvmove0)
+    if [ "$cmp_n" -lt 3 ] && [ -n "$p" ] && [ "${p%%.*}" -ge 10 ] && [ "$(unit_state "$UNIT")" = activating ]; then
+        cmp_n=$((cmp_n + 1))
+        if compare_status_percent "$VG" pvmove0 >> "$OUT/status-compare.txt" 2>&1; then cmp_ok=$((cmp_ok + 1)); fi
+        [ "$cmp_n" = 1 ] && capture healthy-user-pvmove-mid
+    fi
+    sleep 0.5
+done
+wait "$upid"; rc=$?
+cat "$OUT/user-pvmove.txt"; cat "$OUT/status-compare.txt"
+check s9-user-pvmove-rc test "$rc" = 0
+check s9-at-most-one-poller test "$maxp" -le 1
+check s9-unit-progress test "$PROGRESS_SEEN" = 1
+check s10-status-matches-lvs test "$cmp_ok" -ge 1 -a "$cmp_ok" = "$cmp_n"
+wait_no_pvmove "$VG" 60
+wait_unit_inactive "$UNIT" 120
+save_unit_journal "$UNIT" s9
+check s9-unit-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
+verify_sums "$VG" lv1 lv2
+check_vgck "$VG"
+
+# ---- 5: abort a by-segment move half-way ----
+req throttle 1048576
+cmd pvmove -b -i 2 "$P2" "$P3" || die "pvmove for abort"
+wait_percent "$VG" pvmove0 65 240 || die "abort move did not reach 65%"
+sleep 3   # let the poller (interval 2) checkpoint the finished segments
+capture abort-by-segment-mid
+lvmove abort "$VG/pvmove0" > "$OUT/lvmove-abort.txt" 2>&1; rc=$?
+cat "$OUT/lvmove-abort.txt"
+check s5-abort-rc test "$rc" = 0
+req throttle 0
+wait_no_pvmove "$VG" 60 && check_pass s5-pvmove-gone || check_fail s5-pvmove-gone
+capture abort-by-segment-after
+lvs --segments --readonly --units b --nosuffix --noheadings -o lv_name,seg_size,devices "$VG" > "$OUT/abort-segments.txt"
+cat "$OUT/abort-segments.txt"
+# Compare "LV: X on SRC, Y elsewhere" from lvmove abort with where the extents are now.
+python3 - "$OUT/lvmove-abort.txt" "$OUT/abort-segments.txt" "$P2" <<'PY' && check_pass s5-abort-said-true || check_fail s5-abort-said-true
+import re, sys
+said, segs, src = open(sys.argv[1]).read(), open(sys.argv[2]).read().split("\n"), sys.argv[3]
+on_src: dict[str, int] = {}
+elsewhere: dict[str, int] = {}
+for line in segs:
+    if not line.strip():
+        continue
+    name, size, dev = line.split()
+    d = on_src if dev.startswith(src + "(") else elsewhere
+    d[name] = d.get(name, 0) + int(size)
+print("on source:", on_src, "elsewhere:", elsewhere)
+units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+ok = bool(on_src) and bool(elsewhere)   # some segments stayed, some went back
+for m in re.finditer(r"^\s*\S+/(\S+): ([\d.]+) ?(\S+) on (\S+), ([\d.]+) ?(\S+) elsewhere", said, re.M):
+    lv, n, u = m.group(1), float(m.group(2)), m.group(3)
+    got = on_src.get(lv, 0)
+    if abs(n * units.get(u, 1) - got) > 1024 * 1024:
+        print(f"{lv}: abort said {n} {u} on source, lvs shows {got} B"); ok = False
+    else:
+        print(f"{lv}: abort said {n} {u} on source, lvs agrees")
+if not re.search(r"elsewhere", said):
+    print("no per-LV lines in lvmove abort's output"); ok = False
+sys.exit(0 if ok else 1)
+PY
+verify_sums "$VG" lv1 lv2
+check_vgck "$VG"
+exit 0
