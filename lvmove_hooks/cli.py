@@ -13,7 +13,7 @@ from typing import Any
 
 from lvmove_hooks import __version__, config, lvm, statefile, units
 from lvmove_hooks.errors import BadInput, Exit, LvmoveError, NeedsRoot, NoSuchMove
-from lvmove_hooks.model import Move
+from lvmove_hooks.model import LogicalVolume, Move
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes, human_duration
 from lvmove_hooks.targets import is_pv_path, match, parse_target
@@ -232,42 +232,55 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def watch(instances: list[str], *, interval: float) -> int:
+    """Follow moves until they end: the kernel (and the unit's shared state) every tick, LVM only at the end."""
     from lvmove_hooks.names import unescape_instance
 
-    refs = {inst: parse_lvref(unescape_instance(inst)) for inst in instances}
-    uuids: dict[str, str] = {}
-    tty = sys.stdout.isatty()
+    refs = [parse_lvref(unescape_instance(inst)) for inst in instances]
+    found = {m.ref: m for m in lvm.moves(sorted({r.vg for r in refs}))}
+    pending = {ref: found[ref] for ref in refs if ref in found}
+    for ref in refs:
+        if ref not in found:
+            print(f"{ref}: not moving (finished or aborted)")
+    single = sys.stdout.isatty() and len(pending) == 1
     code = Exit.OK
     kernel = lvm.Kernel()
-    pending = dict(refs)
     while pending:
-        moves = lvm.moves(sorted({r.vg for r in pending.values()}))
-        for inst, ref in list(pending.items()):
-            move = next((m for m in moves if m.ref == ref and uuids.get(inst, m.uuid) == m.uuid), None)
-            if move is None:
-                del pending[inst]
-                end = units.states([ref.unit]).get(ref.unit, {})
-                text = end.get("StatusText") or "finished or aborted"
-                print(("\r" if tty else "") + f"{ref}: {text}".ljust(78))
-                if "aborted" in text:
-                    code = Exit.ABORTED
-                continue
-            uuids[inst] = move.uuid
-            shared = statefile.read(inst) or {}
-            pct = current_percent(move, kernel)
-            rate = shared.get("rate_bytes_per_s")
-            eta_s = shared.get("eta_seconds")
-            line = f"{ref}: " + (f"{pct:.1f}%" if isinstance(pct, int | float) else "inactive")
-            line += f" of {human_bytes(move.size)}"
-            if rate:
-                line += f", {human_bytes(rate)}/s"
-            if eta_s is not None:
-                line += f", ETA {human_duration(eta_s)}"
-            print(("\r" if tty and len(pending) == 1 else "") + line.ljust(78),
-                  end="" if tty and len(pending) == 1 else "\n", flush=True)
+        for ref, move in list(pending.items()):
+            state = kernel.read(move.dm_name)
+            if state is None or not state.uuid.startswith(move.pvmove.dm_uuid):
+                current, volumes = lvm.find_by_uuid(ref.vg, move.uuid)
+                if current is None:
+                    del pending[ref]
+                    text, aborted = ending(move, volumes)
+                    print(("\r" if single else "") + f"{ref}: {text}".ljust(78))
+                    code = Exit.ABORTED if aborted else code
+                    continue
+                move = pending[ref] = current
+            print(("\r" if single else "") + progress_text(move, kernel).ljust(78), end="" if single else "\n",
+                  flush=True)
         if pending:
             time.sleep(interval)
+    kernel.close()
     return int(code)
+
+
+def progress_text(move: Move, kernel: lvm.Kernel) -> str:
+    shared = statefile.read(move.ref.instance) or {}
+    pct = current_percent(move, kernel)
+    text = f"{move.ref}: " + (f"{pct:.1f}%" if pct is not None else "inactive") + f" of {human_bytes(move.size)}"
+    if shared.get("rate_bytes_per_s"):
+        text += f", {human_bytes(shared['rate_bytes_per_s'])}/s"
+    if shared.get("eta_seconds") is not None:
+        text += f", ETA {human_duration(shared['eta_seconds'])}"
+    return text
+
+
+def ending(move: Move, volumes: list[LogicalVolume]) -> tuple[str, bool]:
+    """How a move that is gone ended: (what to say, aborted?)."""
+    back = move.returned_to_source(volumes)
+    if back:
+        return f"aborted: {human_bytes(back * move.pvmove.extent_size)} went back to {move.source}", True
+    return f"completed: {human_bytes(move.size)} moved from {move.source} to {', '.join(move.destinations)}", False
 
 
 # ---- abort ------------------------------------------------------------------------------------------------

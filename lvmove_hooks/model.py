@@ -122,6 +122,16 @@ class Move:
     def active(self) -> bool:
         return self.pvmove.active
 
+    def returned_to_source(self, volumes: list[LogicalVolume]) -> int:
+        """After the move is gone: extents of the moved LVs that are (back) on the source PV beyond what
+        they had there before the move. Non-zero means the move was aborted."""
+        by_uuid = {lv.uuid: lv for lv in volumes}
+        return sum(
+            max(0, by_uuid[lv.uuid].extents_on(self.source) - self.baseline_on_source.get(lv.uuid, 0))
+            for lv in self.moved
+            if lv.uuid in by_uuid
+        )
+
 
 def _rows(document: Mapping[str, Any]) -> Iterable[Mapping[str, str]]:
     reports = document.get("report")

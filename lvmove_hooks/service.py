@@ -105,12 +105,7 @@ def _verify(move: Move, started: float) -> Outcome:
     problems, fix = _leftovers(move, volumes)
     if problems:
         raise VerifyFailed("; ".join(problems), hint=fix)
-    by_uuid = {lv.uuid: lv for lv in volumes}
-    back = 0
-    for old in move.moved:
-        now = by_uuid.get(old.uuid)
-        if now is not None:
-            back += max(0, now.extents_on(move.source) - move.baseline_on_source.get(old.uuid, 0))
+    back = move.returned_to_source(volumes)
     elapsed = human_duration(time.monotonic() - started)
     if statefile.take_flag(poller.ABORT_FLAG, move.uuid):
         return Outcome(f"aborted on request (lvmove abort) after {elapsed}", len(move.moved))
