@@ -1,0 +1,66 @@
+"""The shipped udev rule and unit: what they must and must not do, and systemd's own verdict."""
+
+import configparser
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "units" / "lvmove@.service"
+RULE = ROOT / "udev-rules" / "96-lvmove.rules"
+
+
+def unit_sections() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(UNIT.read_text())
+    return parser
+
+
+def test_unit_shape() -> None:
+    unit = unit_sections()
+    assert unit["Unit"]["DefaultDependencies"] == "no"
+    assert "shutdown.target" in unit["Unit"]["Conflicts"] and "shutdown.target" in unit["Unit"]["Before"]
+    assert unit["Unit"]["ConditionPathExists"] == "!/etc/initrd-release"
+    assert unit["Unit"]["ConditionKernelCommandLine"] == "!lvmove.auto=0"
+    svc = unit["Service"]
+    assert svc["Type"] == "oneshot" and svc["RemainAfterExit"] == "no"
+    assert svc["ExecStart"] == "/usr/bin/lvmove run %I"
+    assert svc["NotifyAccess"] == "main" and svc["TimeoutStartSec"] == "infinity"
+    assert svc["KillSignal"] == "SIGINT" and svc["KillMode"] == "mixed" and svc["SendSIGKILL"] == "no"
+    # Hardening that would break LVM must stay off.
+    for key in ("PrivateDevices", "PrivateIPC", "PrivateNetwork", "ProtectKernelModules"):
+        assert key not in svc, key
+    assert svc["ProtectSystem"] == "strict" and "/etc/lvm" in svc["ReadWritePaths"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
+    exe = tmp_path / "lvmove"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    unit = tmp_path / "lvmove@.service"
+    unit.write_text(UNIT.read_text().replace("/usr/bin/lvmove", str(exe)))
+    instance = tmp_path / "lvmove@vg-pvmove0.service"
+    instance.symlink_to(unit)
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(instance)],
+                            capture_output=True, text=True, timeout=60)
+    problems = [line for line in result.stderr.splitlines() if "lvmove" in line]
+    assert result.returncode == 0 and not problems, result.stderr
+
+
+def test_udev_rule_never_runs_lvm_and_matches_only_pvmove_top_devices() -> None:
+    lines = [line.strip() for line in RULE.read_text().replace("\\\n", " ").splitlines()
+             if line.strip() and not line.startswith("#")]
+    text = "\n".join(lines)
+    runs = [line for line in lines if "RUN" in line or "PROGRAM" in line]
+    assert runs and all("lvm " not in line and "/lvm" not in line for line in runs)
+    assert 'ENV{DM_LV_NAME}!="pvmove[0-9]*", GOTO="lvmove_end"' in text
+    assert 'ENV{DM_LV_LAYER}=="?*", GOTO="lvmove_end"' in text
+    assert 'ENV{DM_UUID}!="LVM-?*", GOTO="lvmove_end"' in text
+    assert 'TEST!="/run/systemd/system", GOTO="lvmove_end"' in text
+    assert "systemd-escape --template=lvmove@.service" in text and "--no-block start" in text
+    assert "DM_UDEV_DISABLE_OTHER_RULES_FLAG" not in text  # deliberately not bailing out on it
+    assert RULE.name > "95-dm-notify.rules"  # after LVM's cookie is released
