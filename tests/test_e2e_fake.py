@@ -108,12 +108,13 @@ def test_dmsetup_atomic_matches_lvm(atomic_mid: FakeSystem) -> None:
 
 
 def test_kernel_copy_progresses_and_lvpoll_checkpoints(fake_system: FakeSystem) -> None:
-    fake_system.standard(rate_pe=0.5)  # 100 ms of copy per extent
+    fake_system.standard(rate_pe=0.1)  # 500 ms of copy per extent (two regions)
     first = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
-    time.sleep(0.15)
+    time.sleep(0.3)
     second = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
     in_sync = [int(words[6].split("/")[0]) for words in (first, second)]
-    assert in_sync[1] > in_sync[0]
+    assert in_sync[0] < in_sync[1] < 8, in_sync
+    fake_system.set_move(rate_pe=40)
     result = run(fake_system, "lvm", "lvpoll", "--polloperation", "pvmove", "--interval", "1", "vg/pvmove0")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "  vg/pvmove0: Moved: 100.00%"

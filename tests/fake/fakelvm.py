@@ -11,12 +11,18 @@ LVs with segments) and, for every in-flight move, a hidden `pvmoveN` LV:
      "rate_pe": 20.0,         # extents the kernel copies per simulated second
      "health": "AA", "dm": "live"}
 
-Moved LVs are LOCKED and their moved segments map onto `pvmoveN(offset)` as in real LVM. Kernel progress is the
-time since `copy_since` times `rate_pe`; without a poller the kernel stops at the end of the current piece.
-Simulated seconds are multiplied by `LVMOVE_FAKE_TIMESCALE` (real seconds per simulated second).
+Moved LVs are LOCKED and their moved segments map onto `pvmoveN` as in real LVM. Kernel progress is the time
+since `copy_since` times `rate_pe` (or `fixed_pe`); without a poller the kernel stops at the end of the current
+piece. Simulated seconds are multiplied by `LVMOVE_FAKE_TIMESCALE` (real seconds per simulated second).
 
-Every command appends {"argv", "pid", "t"} to `commands.log` next to the state file, and noteworthy things
-(checkpoints, finishes, signals) to the state's `events` list.
+Output follows the captured LVM 2.03.16 runs in tests/fixtures/captured/bookworm (tests/test_e2e_fake.py checks
+it byte for byte): `lvs --readonly` does not know activity or copy percent; the kernel side is `dmsetup` and a
+fake sysfs (`LVMOVE_SYSFS`: block/dm-N/dm/uuid), rewritten whenever the set of dm devices changes.
+Long-running fake commands (lvpoll, foreground pvmove) show up in the fake /proc (`LVMOVE_PROC`) with an
+LVM-looking cmdline and their real `syscall`/`stat`, so "is it asleep?" reads the truth.
+
+Every command appends {"argv", "pid", "ppid", "t"} to `commands.log` next to the state file, and noteworthy
+things (checkpoints, finishes, SIGINTs) to the state's `events` list.
 """
 
 from __future__ import annotations

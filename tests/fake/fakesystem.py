@@ -20,8 +20,8 @@ FAKE_DIR = REPO / "tests" / "fake"
 FAKE_BIN = FAKE_DIR / "bin"
 
 TIMESCALE = 0.05  # real seconds per simulated second: `lvpoll --interval 1` sleeps 50 ms
-# lvpoll sleeps 40 simulated seconds (2 s): longer than lvmove's kernel-watch tick, as in real use.
-DEFAULT_CONFIG = "poll_interval: 40\nprogress_interval: 1\n"
+# lvpoll sleeps 60 simulated seconds (3 s): much longer than lvmove's kernel-watch tick, as in real use.
+DEFAULT_CONFIG = "poll_interval: 60\nprogress_interval: 1\n"
 # LVM's interval polling, fast: lvpoll --interval 1 (50 ms).
 INTERVAL_CONFIG = "watch_kernel: false\npoll_interval: 1\nprogress_interval: 1\n"
 PVS = {"/dev/sda": "8:0", "/dev/sdb": "8:16", "/dev/sdc": "8:32"}
@@ -163,8 +163,7 @@ class FakeSystem:
         )
         self.spawned.append(proc)
         deadline = time.monotonic() + 10
-        while not (self.proc / str(proc.pid) / "cmdline").exists():
-            assert proc.poll() is None, f"fake lvpoll exited early: {proc.communicate()[0]}"
+        while not (self.proc / str(proc.pid) / "cmdline").exists() and proc.poll() is None:
             assert time.monotonic() < deadline, "fake lvpoll did not register in the fake /proc"
             time.sleep(0.01)
         return proc

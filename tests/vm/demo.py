@@ -1,6 +1,6 @@
 """The README's demo: a throwaway Debian 12 guest, a pvmove crashed mid-way, lvmove finishing it after reboot.
 
-    sudo ./demo.sh            (installs what it needs, then runs `python3 -m tests.vm.demo`)
+sudo ./demo.sh            (installs what it needs, then runs `python3 -m tests.vm.demo`)
 """
 
 from __future__ import annotations
@@ -49,14 +49,23 @@ def main() -> int:
     image = build()
     say("building the lvmove .deb that the guest installs (make deb)")
     payload = prepare_payload(work_root() / "payload-demo")
-    run = new_run("crash", image, bus="scsi", pv_count=2, payload=payload, tag="demo",
-                  env={"CRASH_AT": "40", "CAPTURE_NAME": "demo"})
+    run = new_run(
+        "crash",
+        image,
+        bus="scsi",
+        pv_count=2,
+        payload=payload,
+        tag="demo",
+        env={"CRASH_AT": "40", "CAPTURE_NAME": "demo"},
+    )
     stop = threading.Event()
     tail = threading.Thread(target=follow, args=(run.out, stop), daemon=True)
     tail.start()
     try:
-        say("boot 1: install lvmove, make a VG with two LVs on pv1, write random data, `pvmove pv1 pv2` "
-            "(throttled to 2 MiB/s), then crash the VM at 40 % (SIGKILL qemu)")
+        say(
+            "boot 1: install lvmove, make a VG with two LVs on pv1, write random data, `pvmove pv1 pv2` "
+            "(throttled to 2 MiB/s), then crash the VM at 40 % (SIGKILL qemu)"
+        )
         run.crash_phase(1, timeout=420)
         say("CRASH: qemu killed mid-move. Booting again on the same disks; nothing is done by hand from here")
         run.guest.boot_bps = 2 * 1024 * 1024
@@ -79,8 +88,7 @@ def main() -> int:
     same = bool(before) and before == after
     print(f"\n  data checksums before the crash and after lvmove finished: {'IDENTICAL' if same else 'DIFFERENT'}")
     ok = same and not checks.failed and checks.passed("pvmove-finished")
-    print(f"  demo {'PASSED' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s "
-          f"(guest logs: {run.out})")
+    print(f"  demo {'PASSED' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s (guest logs: {run.out})")
     return 0 if ok else 1
 
 

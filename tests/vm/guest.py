@@ -93,15 +93,37 @@ class Guest:
     # qemu ------------------------------------------------------------------------------------------
     def qemu_argv(self, append: str) -> list[str]:
         argv: list[str] = [
-            "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max",
-            "-m", str(self.memory_mib), "-smp", "2", "-nodefaults", "-display", "none", "-no-reboot",
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd), "-append", append,
-            "-drive", f"if=none,id=drvroot,file={self.overlay},format=qcow2",
-            "-device", "virtio-blk-pci,drive=drvroot,id=root",
-            "-virtfs", f"local,path={self.share},mount_tag=share,security_model=none,id=share",
-            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-            "-serial", f"file:{self.console()}",
-            "-device", "virtio-rng-pci",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-m",
+            str(self.memory_mib),
+            "-smp",
+            "2",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-kernel",
+            str(self.image.kernel),
+            "-initrd",
+            str(self.image.initrd),
+            "-append",
+            append,
+            "-drive",
+            f"if=none,id=drvroot,file={self.overlay},format=qcow2",
+            "-device",
+            "virtio-blk-pci,drive=drvroot,id=root",
+            "-virtfs",
+            f"local,path={self.share},mount_tag=share,security_model=none,id=share",
+            "-qmp",
+            f"unix:{self.qmp_path},server=on,wait=off",
+            "-serial",
+            f"file:{self.console()}",
+            "-device",
+            "virtio-rng-pci",
         ]
         if self.bus == "scsi":
             argv += ["-device", "virtio-scsi-pci,id=scsi0"]
@@ -127,7 +149,6 @@ class Guest:
             "root=LABEL=vmroot rw console=ttyS0,115200 loglevel=4 systemd.show_status=0 "
             f"lvmove.script={script} lvmove.phase={phase} {extra_append}"
         ).strip()
-        self.boot_started = time.monotonic()
         self.proc = spawn(self.qemu_argv(append), stdout_path=self.workdir / f"qemu.{self.boots}.log")
 
     def running(self) -> bool:

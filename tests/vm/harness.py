@@ -1,6 +1,6 @@
 """Host side of the VM scenarios: set up a guest, run its phases, collect the guest's checks.
 
-    python3 -m tests.vm.harness SCENARIO [--bus scsi|blk] [--keep]   (by hand, for debugging)
+python3 -m tests.vm.harness SCENARIO [--bus scsi|blk] [--keep]   (by hand, for debugging)
 """
 
 from __future__ import annotations
@@ -129,15 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-lvmove", action="store_true")
     parser.add_argument("--phase2-bps", type=int, default=0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--single", action="store_true", help="one boot, no crash (healthy.sh)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     image = build()
     payload = None if args.no_lvmove else prepare_payload(work_root() / "payload")
     run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, payload=payload)
     try:
-        run.crash_phase(1)
-        run.guest.boot_bps = args.phase2_bps
-        run.final_phase(2)
+        if not args.single:
+            run.crash_phase(1)
+            run.guest.boot_bps = args.phase2_bps
+        run.final_phase(1 if args.single else 2)
         run.assert_ok()
     finally:
         run.close(keep=args.keep)

@@ -27,10 +27,26 @@ FORMAT_VERSION = "1"
 HERE = Path(__file__).resolve().parent
 GUESTFS = HERE / "guestfs"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
-PACKAGES = (
-    "systemd systemd-sysv udev dbus lvm2 dmsetup dmeventd thin-provisioning-tools linux-image-amd64 "
-    "initramfs-tools kmod e2fsprogs util-linux procps python3 python3-pyudev python3-systemd python3-yaml"
-).split()
+PACKAGES = [
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "lvm2",
+    "dmsetup",
+    "dmeventd",
+    "thin-provisioning-tools",
+    "linux-image-amd64",
+    "initramfs-tools",
+    "kmod",
+    "e2fsprogs",
+    "util-linux",
+    "procps",
+    "python3",
+    "python3-pyudev",
+    "python3-systemd",
+    "python3-yaml",
+]
 PATH_EXCLUDES = (
     "/usr/share/doc/*",
     "/usr/share/man/*",
@@ -103,11 +119,11 @@ def mmdebstrap_argv(suite: str, target: Path) -> list[str]:
         "--variant=minbase",
         "--mode=root",
         "--format=directory",
-        "--aptopt=APT::Install-Recommends \"false\"",
+        '--aptopt=APT::Install-Recommends "false"',
         "--dpkgopt=" + "\n".join(f"path-exclude={p}" for p in PATH_EXCLUDES),
         "--dpkgopt=" + "\n".join(f"path-include={p}" for p in PATH_INCLUDES),
         "--include=" + ",".join(PACKAGES),
-        f"--customize-hook={GUESTFS / 'customize.sh'} \"$1\"",
+        f'--customize-hook={GUESTFS / "customize.sh"} "$1"',
         suite,
         str(target),
     ]

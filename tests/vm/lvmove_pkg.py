@@ -1,4 +1,4 @@
-"""Put lvmove into a guest's share the way a distro ships it: the .deb from `make deb`.
+"""Put lvmove into a guest's share the way a distro ships it: the .deb from the project's `make deb`.
 
 Without a .deb (and only when LVMOVE_VM_STAGED=1) the files are staged by hand at their installed paths.
 """
@@ -13,27 +13,21 @@ from pathlib import Path
 from .hostcmd import HostCommandError, run
 
 REPO = Path(__file__).resolve().parents[2]
-DEB_DIR = REPO / "build" / "deb"
 
 log = logging.getLogger("lvmove.vm")
 
 WRAPPER = "#!/usr/bin/python3\nfrom lvmove_hooks.cli import main\nraise SystemExit(main())\n"
 
 
-def find_deb() -> Path | None:
-    debs = sorted(DEB_DIR.glob("lvmove_*_all.deb"), key=lambda p: p.stat().st_mtime)
-    return debs[-1] if debs else None
-
-
-def build_deb() -> Path:
-    """Run `make deb` in the repo (the project's own packaging) and return the .deb."""
+def build_deb(builddir: Path) -> Path:
+    """Run the project's `make deb` with BUILDDIR=builddir (the repo's build/ is left alone)."""
     if not (REPO / "Makefile").exists():
-        raise HostCommandError("no Makefile in the repo: `make deb` is not available yet")
-    run(["make", "-C", REPO, "deb"], timeout=600)
-    deb = find_deb()
-    if deb is None:
-        raise HostCommandError(f"`make deb` left no lvmove_*_all.deb in {DEB_DIR}")
-    return deb
+        raise HostCommandError("no Makefile in the repo: `make deb` is not available")
+    run(["make", "-C", REPO, "deb", f"BUILDDIR={builddir}"], timeout=600)
+    debs = sorted((builddir / "deb").glob("lvmove_*_all.deb"))
+    if len(debs) != 1:
+        raise HostCommandError(f"`make deb` left {len(debs)} lvmove_*_all.deb in {builddir / 'deb'}")
+    return debs[0]
 
 
 def staged_allowed() -> bool:
@@ -48,7 +42,7 @@ def prepare_payload(dest: Path) -> Path:
     if staged_allowed():
         stage_files(dest / "stage")
         return dest
-    deb = build_deb()
+    deb = build_deb(dest.parent / f"{dest.name}-build")
     (dest / "pkg").mkdir()
     shutil.copy2(deb, dest / "pkg" / deb.name)
     log.info("lvmove package for the guests: %s", deb.name)
@@ -70,8 +64,9 @@ def stage_files(root: Path) -> None:
         shutil.copy2(src, dst)
     (root / "usr/lib/systemd/system-generators/lvmove-generator").chmod(0o755)
     pkg = root / "usr/lib/python3/dist-packages/lvmove_hooks"
-    shutil.copytree(REPO / "lvmove_hooks", pkg, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        REPO / "lvmove_hooks", pkg, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     wrapper = root / "usr/bin/lvmove"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     wrapper.write_text(WRAPPER)

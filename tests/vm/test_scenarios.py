@@ -31,8 +31,16 @@ COMMON = (
 
 
 def crash_and_resume(
-    name: str, image: Image, payload: Path, keep: bool, *, bus: str = "scsi", phase2_bps: int = 2 * MIB,
-    env: dict[str, str] | None = None, required: tuple[str, ...] = COMMON, phase2_timeout: float = 900,
+    name: str,
+    image: Image,
+    payload: Path,
+    keep: bool,
+    *,
+    bus: str = "scsi",
+    phase2_bps: int = 2 * MIB,
+    env: dict[str, str] | None = None,
+    required: tuple[str, ...] = COMMON,
+    phase2_timeout: float = 900,
 ) -> Run:
     run = new_run("crash", image, bus=bus, pv_count=2, payload=payload, tag=name, env=env)
     try:
@@ -53,30 +61,52 @@ def test_s1_crash_resume_scsi(vm_image: Image, lvmove_payload: Path, keep_disks:
 def test_s2_s8_no_lvmpolld_kill_stop(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
     """2: use_lvmpolld=0 (stock LVM stalls); 8: unit SIGKILLed, restarted, stopped, started mid-move."""
     killstop = (
-        "killstop-consistent-after-sigkill", "killstop-restarted", "killstop-stop-rc",
-        "killstop-no-lvpoll-after-stop", "killstop-consistent-after-stop",
+        "killstop-consistent-after-sigkill",
+        "killstop-restarted",
+        "killstop-stop-rc",
+        "killstop-no-lvpoll-after-stop",
+        "killstop-consistent-after-stop",
     )
     crash_and_resume(
-        "s2-nolvmpolld", vm_image, lvmove_payload, keep_disks, phase2_bps=256 * 1024,
+        "s2-nolvmpolld",
+        vm_image,
+        lvmove_payload,
+        keep_disks,
+        phase2_bps=256 * 1024,
         env={"LVMCONF_SET": "global/use_lvmpolld=0", "KILL_STOP": "1", "CRASH_AT": "42", "CAPTURE_NAME": "s2"},
         required=COMMON + killstop,
     )
 
 
 def test_s3_crash_resume_virtio_blk(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
-    """3: PVs on virtio-blk: the initramfs activates the VG; its poller dies at udev settle's 120 s."""
+    """3: PVs on virtio-blk: the VG is activated in the initramfs; lvmove finishes after switch-root."""
     crash_and_resume(
-        "s3-blk", vm_image, lvmove_payload, keep_disks, bus="blk", phase2_bps=256 * 1024,
-        env={"CRASH_AT": "15", "UNTHROTTLE_WHEN_RUNNING": "1", "CAPTURE_NAME": "s3"}, phase2_timeout=1200,
+        "s3-blk",
+        vm_image,
+        lvmove_payload,
+        keep_disks,
+        bus="blk",
+        phase2_bps=256 * 1024,
+        env={
+            "CRASH_AT": "15",
+            "UNTHROTTLE_WHEN_RUNNING": "1",
+            "CAPTURE_NAME": "s3",
+            "EXPECT_INITRAMFS_ACTIVATION": "1",
+        },
+        required=(*COMMON, "vg-activated-in-initramfs"),
+        phase2_timeout=1200,
     )
 
 
 def test_s4_atomic_crash_and_abort(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
     """4: --atomic move crashed mid-way resumes and finishes; then an atomic move aborted: all on source."""
     crash_and_resume(
-        "s4-atomic", vm_image, lvmove_payload, keep_disks,
+        "s4-atomic",
+        vm_image,
+        lvmove_payload,
+        keep_disks,
         env={"MOVE_ARGS": "--atomic", "ABORT_ATOMIC": "1", "CRASH_AT": "40", "CAPTURE_NAME": "s4"},
-        required=COMMON + ("atomic-abort-rc", "atomic-abort-pvmove-gone", "atomic-abort-all-on-source"),
+        required=(*COMMON, "atomic-abort-rc", "atomic-abort-pvmove-gone", "atomic-abort-all-on-source"),
     )
 
 
@@ -87,9 +117,17 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
     try:
         run.final_phase(1, timeout=900)
         run.assert_ok(
-            "s9-unit-appeared", "s9-user-pvmove-rc", "s9-at-most-one-poller", "s9-unit-progress",
-            "s9-unit-completed", "s10-status-matches-lvs", "s5-abort-rc", "s5-pvmove-gone",
-            "s5-abort-said-true", "checksums-vg", "vgck-vg",
+            "s9-unit-appeared",
+            "s9-user-pvmove-rc",
+            "s9-at-most-one-poller",
+            "s9-unit-progress",
+            "s9-unit-completed",
+            "s10-status-matches-lvs",
+            "s5-abort-rc",
+            "s5-pvmove-gone",
+            "s5-abort-said-true",
+            "checksums-vg",
+            "vgck-vg",
         )
     finally:
         run.close(keep=keep_disks)
@@ -101,13 +139,24 @@ def test_s6_s7_inactive_and_two_vgs(vm_image: Image, lvmove_payload: Path, keep_
     run = new_run("twovg", vm_image, pv_count=6, payload=lvmove_payload, tag="s6-s7-three-vgs")
     try:
         run.crash_phase(1, timeout=600)
-        run.guest.boot_bps = 2 * MIB
+        run.guest.boot_bps = MIB
         run.final_phase(2, timeout=900)
-        required = ["unit-name-escaped", "data-vg-unit-started-by-itself", "vg-inactive-after-boot",
-                    "vg3-inactive-after-boot", "lvmove-start-rc"]
+        required = [
+            "unit-name-escaped",
+            "data-vg-unit-started-by-itself",
+            "vg-inactive-after-boot",
+            "vg3-inactive-after-boot",
+            "lvmove-start-rc",
+        ]
         for vg in ("vg", "data-vg", "vg3"):
-            required += [f"{vg}-unit-ran", f"{vg}-finished", f"{vg}-journal-completed", f"{vg}-off-source",
-                         f"checksums-{vg}", f"vgck-{vg}"]
+            required += [
+                f"{vg}-unit-ran",
+                f"{vg}-finished",
+                f"{vg}-journal-completed",
+                f"{vg}-off-source",
+                f"checksums-{vg}",
+                f"vgck-{vg}",
+            ]
         run.assert_ok(*required)
     finally:
         run.close(keep=keep_disks)

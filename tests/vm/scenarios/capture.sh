@@ -30,8 +30,8 @@ else
     check stock-finishes wait_no_pvmove "$VG" 300
     req throttle 0
     capture final
-    journalctl -b -1 -o short-monotonic --no-pager -t lvm -t lvmpolld -u lvm2-lvmpolld > "$OUT/journal-boot1-lvm.txt" 2>&1
-    journalctl -b 0 -o short-monotonic --no-pager -u lvm2-lvmpolld -u 'lvm-activate-*' > "$OUT/journal-boot2-lvm.txt" 2>&1
+    journalctl -b -1 -o short-monotonic --no-pager | grep -Ei 'lvm|pvmove|dm-[0-9]' > "$OUT/journal-boot1-lvm.txt" 2>&1
+    journalctl -b 0 -o short-monotonic --no-pager | grep -Ei 'lvm|pvmove|dm-[0-9]' > "$OUT/journal-boot2-lvm.txt" 2>&1
     verify_sums "$VG" lv1 lv2
     check_vgck "$VG"
     check all-on-pv3 test "$(lv_pvs "$VG" lv1)$(lv_pvs "$VG" lv2)" = "$(pvdev 3) $(pvdev 3) "
