@@ -88,12 +88,12 @@ def need_root(what: str) -> None:
 
 # ---- status ----------------------------------------------------------------------------------------------
 
-def current_percent(move: Move, kernel: lvm.Kernel) -> float | None:
+def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None = None) -> float | None:
     """The unit's last reading, else the kernel's, else what lvs said."""
     shared = statefile.read(move.ref.instance) or {}
     if isinstance(shared.get("percent"), int | float):
         return float(shared["percent"])
-    prog = lvm.kernel_progress(move, kernel)
+    prog = lvm.kernel_progress(move, kernel, got)
     if prog is not None:
         return round(prog.percent, 2)
     return move.pvmove.copy_percent
@@ -256,17 +256,18 @@ def watch(instances: list[str], *, interval: float) -> int:
                     code = Exit.ABORTED if aborted else code
                     continue
                 move = pending[ref] = current
-            print(("\r" if single else "") + progress_text(move, kernel).ljust(78), end="" if single else "\n",
-                  flush=True)
+                state = None
+            print(("\r" if single else "") + progress_text(move, kernel, state).ljust(78),
+                  end="" if single else "\n", flush=True)
         if pending:
             time.sleep(interval)
     kernel.close()
     return int(code)
 
 
-def progress_text(move: Move, kernel: lvm.Kernel) -> str:
+def progress_text(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None) -> str:
     shared = statefile.read(move.ref.instance) or {}
-    pct = current_percent(move, kernel)
+    pct = current_percent(move, kernel, got)
     text = f"{move.ref}: " + (f"{pct:.1f}%" if pct is not None else "inactive") + f" of {human_bytes(move.size)}"
     if shared.get("rate_bytes_per_s"):
         text += f", {human_bytes(shared['rate_bytes_per_s'])}/s"
@@ -292,7 +293,9 @@ def cmd_abort(args: argparse.Namespace) -> int:
     if move.mode == "atomic":
         print(f"aborting {move.ref} (atomic): everything goes back to {move.source}")
     else:
-        pct = current_percent(move, lvm.Kernel())
+        kernel = lvm.Kernel()
+        pct = current_percent(move, kernel)
+        kernel.close()
         print(f"aborting {move.ref} (by-segment, {pct if pct is not None else '?'}% copied): segments already "
               f"checkpointed stay on {', '.join(move.destinations) or 'the destination'}, "
               f"the rest goes back to {move.source}")
@@ -321,5 +324,7 @@ def cmd_abort(args: argparse.Namespace) -> int:
         on_src = now.extents_on(move.source)
         print(f"  {now.ref}: {human_bytes(on_src * ext)} on {move.source}, "
               f"{human_bytes(now.size - on_src * ext)} elsewhere")
+    if statefile.read(move.ref.instance) is None:
+        statefile.take_flag("abort", move.uuid)  # no `lvmove run` shares progress: nobody else will take it
     print(f"aborted {move.ref}")
     return int(Exit.OK)

@@ -202,11 +202,12 @@ class Kernel:
             self.control = None
 
 
-def kernel_progress(move: Move, kernel: Kernel) -> dmstatus.Progress | None:
-    """How far the kernel has copied `move` (None when its device is not there)."""
+def kernel_progress(move: Move, kernel: Kernel, got: KernelState | None = None) -> dmstatus.Progress | None:
+    """How far the kernel has copied `move` (None when its device is not there). `got`: a reading the caller
+    already made."""
     if not move.active:
         return None
-    got = kernel.read(move.dm_name)
+    got = got or kernel.read(move.dm_name)
     if got is None or not got.uuid.startswith(move.pvmove.dm_uuid):
         return None
     sources = frozenset(d for d in (devnum(move.source),) if d)
@@ -236,7 +237,7 @@ def devnum(path: str) -> str | None:
 def devname(majmin: str) -> str:
     """A device's /dev name from maj:min (sysfs), or maj:min itself."""
     try:
-        with open(f"/sys/dev/block/{majmin}/uevent", encoding="utf-8") as handle:
+        with open(sysfs_root() / "dev" / "block" / majmin / "uevent", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("DEVNAME="):
                     return "/dev/" + line.strip().split("=", 1)[1]

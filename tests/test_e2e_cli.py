@@ -244,8 +244,6 @@ def test_abort_inactive_move_activates_it_first(fake_system: FakeSystem, capsys:
     assert fake_system.devices_of("vg", "logs") == ["/dev/sda"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: cli.cmd_abort leaves /run/lvmove/abort-<uuid> behind when no unit runs to take it"))
 def test_abort_without_a_unit_leaves_no_flag(fake_system: FakeSystem, capsys: Capsys) -> None:
     fake_system.standard(fixed_pe=1)
     assert inproc(capsys, "abort", "vg/pvmove0").returncode == 0
