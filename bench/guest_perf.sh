@@ -23,21 +23,28 @@ P1=$(pvdev 1); P2=$(pvdev 2)
 cmd wipefs -q -a "$P1" "$P2" "$(pvdev 3)"
 cmd pvcreate -q -y "$P1" "$P2" || die pvcreate
 cmd vgcreate -q -s 4m "$VG" "$P1" "$P2" || die vgcreate
-# Interleave three LVs so a move of P1 has $SEGMENTS segments.
-for i in $(seq 1 "$SEGMENTS"); do
-    lv=lv$(( (i - 1) % 3 + 1 ))
-    if lvs "$VG/$lv" > /dev/null 2>&1; then
-        cmd lvextend -q -L "+${SEG_MIB}M" "$VG/$lv" "$P1" || die lvextend
-    else
-        cmd lvcreate -q -y -n "$lv" -L "${SEG_MIB}M" "$VG" "$P1" || die lvcreate
-    fi
-done
+# fresh_layout: three LVs interleaved on P1 so that a move of P1 has $SEGMENTS segments, filled with
+# random data (unthrottled), checksums recorded. Every measured move starts from this same layout.
+fresh_layout() {
+    local i lv
+    req throttle 0
+    lvremove -q -y "$VG" > /dev/null 2>&1
+    for i in $(seq 1 "$SEGMENTS"); do
+        lv=lv$(( (i - 1) % 3 + 1 ))
+        if lvs "$VG/$lv" > /dev/null 2>&1; then
+            lvextend -q -L "+${SEG_MIB}M" "$VG/$lv" "$P1" > /dev/null || die lvextend
+        else
+            lvcreate -q -y -n "$lv" -L "${SEG_MIB}M" "$VG" "$P1" > /dev/null || die lvcreate
+        fi
+    done
+    fill_lvs "$VG" lv1 lv2 lv3 > /dev/null
+    req throttle "$BPS"
+}
+fresh_layout
 lvs -a --segments -o +devices "$VG"
-fill_lvs "$VG" lv1 lv2 lv3
-req throttle "$BPS"
 
 src=$P1 dst=$P2
-one_move() {  # one_move MODE ROUND
+one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
     local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds=""
     since=$(date +%s)
     python3 "$SHARE/monitor.py" "$VG-pvmove0" > "$OUT/mon.json" &
@@ -72,12 +79,12 @@ print(json.dumps({"kind": "move", "mode": mode, "round": int(rnd), "wall": float
 PY
     sums "$VG" lv1 lv2 lv3 > "$OUT/sums.after"
     cmp -s "$OUT/sums.$VG.before" "$OUT/sums.after" && check_pass "checksums-$mode-$round" || check_fail "checksums-$mode-$round"
-    local tmp=$src; src=$dst; dst=$tmp
 }
 for r in $(seq 1 "$ROUNDS"); do
-    one_move stock "$r"
-    one_move lvmove "$r"
+    fresh_layout; one_move stock "$r"
+    fresh_layout; one_move lvmove "$r"
 done
+fresh_layout
 
 # Resume latency: an inactive move becomes active -> how soon does its unit start?
 cmd systemctl mask --runtime lvmove@.service > /dev/null; systemctl stop "lvmove@*" 2>/dev/null

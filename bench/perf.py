@@ -85,7 +85,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                         for i, s in enumerate(segs) if s.get("synced") is not None)
         stats.setdefault("copy", []).append(copy_time)
         cpu = rec["lvmpolld_cpu"] + (rec["unit_cpu"] if rec["mode"] == "lvmove" else 0.0)
-        stats.setdefault("cpu_per_min", []).append(cpu / (duration / 60.0))
+        stats.setdefault("cpu", []).append(cpu)
+        stats.setdefault("cpu_per_min", []).append(cpu / (copy_time / 60.0) if copy_time else 0.0)
         if rec.get("lvm_commands"):
             stats.setdefault("cmds_per_seg", []).append(rec["lvm_commands"] / max(1, len(segs)))
         stats.setdefault("segments", []).append(len(segs))
@@ -95,7 +96,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         ("finish", "last segment in sync -> pvmove0 gone (median s)", "s"),
         ("duration", "whole move, device seen -> gone (median s)", "s"),
         ("copy", "kernel copy time, sum of segments (median s)", "s"),
-        ("cpu_per_min", "poller CPU seconds per minute of move (median)", "s"),
+        ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
+        ("cpu_per_min", "poller CPU seconds per minute of kernel copying (median)", "s"),
         ("cmds_per_seg", "LVM commands per segment (lvmove: all it ran)", ""),
     ]
     for key, label, unit in labels:

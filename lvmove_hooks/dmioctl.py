@@ -20,6 +20,7 @@ _SPEC = struct.Struct("=QQiI16s")
 _VERSION = (4, 0, 0)
 _IOC_TYPE = 0xFD
 _DEV_STATUS = 7
+_DEV_WAIT = 8
 _TABLE_STATUS = 12
 STATUS_TABLE_FLAG = 1 << 4
 SUSPEND_FLAG = 1 << 1
@@ -46,12 +47,12 @@ class DmState:
     live: bool
 
 
-def encode(name: str, flags: int, size: int) -> bytearray:
+def encode(name: str, flags: int, size: int, event_nr: int = 0) -> bytearray:
     raw = name.encode()
     if len(raw) >= 128:
         raise DmIoctlError(f"dm name too long: {name!r}")
     buf = bytearray(size)
-    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, 0, 0, 0, raw, b"", b"")
+    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, event_nr, 0, 0, raw, b"", b"")
     return buf
 
 
@@ -72,10 +73,10 @@ def decode(buf: bytes | bytearray) -> tuple[int, int, list[str]]:
     return flags, event_nr, lines
 
 
-def _call(fd: int, name: str, nr: int, flags: int) -> bytearray:
+def _call(fd: int, name: str, nr: int, flags: int, event_nr: int = 0) -> bytearray:
     size = 16384
     while True:
-        buf = encode(name, flags, size)
+        buf = encode(name, flags, size, event_nr)
         fcntl.ioctl(fd, _iowr(nr), buf, True)
         out_flags = _HEADER.unpack_from(buf, 0)[7]
         if not out_flags & BUFFER_FULL_FLAG:
@@ -113,6 +114,13 @@ class DmControl:
             bool(flags & SUSPEND_FLAG),
             bool(flags & ACTIVE_PRESENT_FLAG),
         )
+
+
+    def wait_event(self, name: str, event_nr: int) -> None:
+        """Block (in the kernel, no CPU) until the device raises an event after `event_nr`, e.g. a mirror
+        that has become fully in sync. Returns at once if one happened already; raises OSError if the
+        device is gone."""
+        _call(self.fd, name, _DEV_WAIT, 0, event_nr)
 
 
 def open_control() -> DmControl | None:

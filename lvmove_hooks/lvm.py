@@ -169,6 +169,7 @@ class KernelState:
     table: str
     status: str
     uuid: str
+    event_nr: int | None = None  # known only through the DM ioctls
 
 
 class Kernel:
@@ -191,10 +192,22 @@ class Kernel:
                 self.control.close()
                 self.control = None
             else:
-                return None if state is None else KernelState(state.table, state.status, state.uuid)
+                return None if state is None else KernelState(state.table, state.status, state.uuid,
+                                                              state.event_nr)
         info = dm_info(name)
         got = dm_table_status(name) if info.exists else None
         return None if got is None else KernelState(got[0], got[1], info.uuid)
+
+    def wait_event(self, name: str, event_nr: int) -> bool:
+        """Block until the device's next dm event; False when that cannot be done (caller polls)."""
+        control = self.control
+        if control is None:
+            return False
+        try:
+            control.wait_event(name, event_nr)
+        except OSError:
+            return False
+        return True
 
     def close(self) -> None:
         if self.control is not None:

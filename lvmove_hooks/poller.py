@@ -17,6 +17,7 @@ import logging
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO
@@ -24,7 +25,7 @@ from typing import IO
 from lvmove_hooks import dmstatus, lvm, procscan, report, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.errors import CommandFailed, Degraded, Interrupted
-from lvmove_hooks.model import Move
+from lvmove_hooks.model import LogicalVolume, Move
 from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
 
 log = logging.getLogger("lvmove.poller")
@@ -76,7 +77,11 @@ class Poller:
     table: str = ""
     source_devs: frozenset[str] = frozenset()
     reread_now: bool = True
+    volumes: list[LogicalVolume] | None = None  # the VG as last read, kept for the verification
     last_line: str = ""
+    event_nr: int | None = None
+    waiter: threading.Thread | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
     last_write: float = 0.0
     handover_until: float = 0.0
     next_reread: float = 0.0
@@ -101,7 +106,7 @@ class Poller:
                         return self.move
                     if not self._poller_elsewhere() and self._lvm_should_look(alive):
                         self._spawn()
-                self._sleep(WATCH_TICK if self.other is not None else TICK)
+                self._pause()
         finally:
             self._stop_child()
             self.kernel.close()
@@ -132,6 +137,7 @@ class Poller:
             self.progress = None
             return False
         self.table = got.table
+        self.event_nr = got.event_nr
         prog = dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status),
                                  self.source_devs)
         self.progress = prog
@@ -187,7 +193,7 @@ class Poller:
 
     def _gone(self) -> bool:
         """Re-read LVM (by UUID): True when the move has ended; raise when it was deactivated."""
-        current, _ = lvm.find_by_uuid(self.move.ref.vg, self.move.uuid)
+        current, self.volumes = lvm.find_by_uuid(self.move.ref.vg, self.move.uuid)
         if current is None:
             return True
         from dataclasses import replace
@@ -318,6 +324,35 @@ class Poller:
             time.sleep(0.02)
         self._reap(stopped=True)
 
+    def _pause(self) -> None:
+        """Wait for the next look: in the kernel until the mirror raises an event (the segment is in sync)
+        while lvmove drives LVM; on a timer otherwise."""
+        if self.other is not None:
+            self._sleep(WATCH_TICK)
+        elif self.child is not None or self.event_nr is None or not self.kernel_watch:
+            self._sleep(TICK)
+        else:
+            self._wait_for_event(self.event_nr, SHARE_SECONDS)
+
+    def _wait_for_event(self, event_nr: int, timeout: float) -> None:
+        if self.waiter is None or not self.waiter.is_alive():
+            self.wake.clear()
+            name = self.move.dm_name
+
+            def wait() -> None:
+                if not self.kernel.wait_event(name, event_nr):
+                    time.sleep(TICK)  # no event support: behave like a timer
+                self.wake.set()
+
+            self.waiter = threading.Thread(target=wait, name="dm-event", daemon=True)
+            self.waiter.start()
+        end = time.monotonic() + timeout
+        while not self.stop.requested and not self.wake.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.wake.wait(min(1.0, left))
+
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while not self.stop.requested and time.monotonic() < end:
@@ -328,9 +363,12 @@ class _Gone(Exception):
     """Internal: the move ended while lvmove stood aside for an abort."""
 
 
-def poll(move: Move, config: Config, stop: StopRequest, fields: report.MoveFields) -> Move:
+def poll(move: Move, config: Config, stop: StopRequest,
+         fields: report.MoveFields) -> tuple[Move, list[LogicalVolume] | None]:
+    """Return the move as last seen and the VG's LVs as read when it was found gone."""
     poller = Poller(move, config, stop, fields)
     try:
-        return poller.run()
+        final = poller.run()
     except _Gone:
-        return poller.move
+        final = poller.move
+    return final, poller.volumes

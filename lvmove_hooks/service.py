@@ -45,8 +45,8 @@ def run(ref: LvRef, config: Config) -> Outcome:
     old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         move = _reload(move, config)
-        move = poller.poll(move, config, stop, fields)
-        outcome = _verify(move, started)
+        move, volumes = poller.poll(move, config, stop, fields)
+        outcome = _verify(move, started, volumes)
     except MoveAborted as exc:
         report.event("aborted", f"{ref}: {exc}", fields)
         raise
@@ -96,9 +96,12 @@ def _reread(move: Move) -> Move:
     return replace(current, baseline_on_source=move.baseline_on_source, moved=current.moved or move.moved)
 
 
-def _verify(move: Move, started: float) -> Outcome:
-    """After the poll: the move is gone by UUID and nothing of it is left behind."""
-    current, volumes = lvm.find_by_uuid(move.ref.vg, move.uuid)
+def _verify(move: Move, started: float, volumes: list[LogicalVolume] | None = None) -> Outcome:
+    """After the poll: the move is gone by UUID and nothing of it is left behind. `volumes`: the report that
+    found it gone, if the poll phase just read one."""
+    current = None
+    if volumes is None:
+        current, volumes = lvm.find_by_uuid(move.ref.vg, move.uuid)
     if current is not None:
         raise VerifyFailed(f"{move.ref} (uuid {move.uuid}) is still there after the poll ended",
                            hint=f"systemctl start {move.ref.unit}")
