@@ -1,9 +1,18 @@
 # Scenario 8 (sourced by crash.sh in phase 2): the unit SIGKILLed mid-move and restarted; then stopped
 # mid-move (state must stay consistent) and started again.
 lvpoll_pids() { pgrep -f "lvpoll.*$VG/pvmove0" | tr '\n' ' '; }
-wait_lvpoll() {
-    local i
-    for i in $(seq 1 60); do [ -n "$(lvpoll_pids)" ] && return 0; sleep 0.5; done
+# The unit is carrying the move: `lvmove run` is its main process and it has shared progress. (With
+# kernel-watch, lvmove's lvpoll lives only for a checkpoint, so its presence is no sign.)
+wait_carrying() {
+    local i pid
+    for i in $(seq 1 120); do
+        pid=$(systemctl show -p MainPID --value "$UNIT" 2>/dev/null)
+        if [ -n "$pid" ] && [ "$pid" != 0 ] && grep -q "lvmove" "/proc/$pid/cmdline" 2>/dev/null &&
+            [ -f "/run/lvmove/$(systemd-escape "$VG/pvmove0").json" ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
     return 1
 }
 consistent() {  # the move is still there, intact, and vgck is happy
@@ -11,7 +20,7 @@ consistent() {  # the move is still there, intact, and vgck is happy
         lvs --readonly --noheadings -o lv_attr "$VG/lv1" | grep -q '^ *-..I\|^ *-wI'
 }
 kill_and_stop_unit() {
-    wait_lvpoll || check_fail killstop-lvpoll-seen "no lvpoll for $VG/pvmove0 under the unit"
+    wait_carrying || check_fail killstop-unit-carrying "$UNIT is not carrying $VG/pvmove0"
     log "processes before SIGKILL: $(ps -eo pid,unit:30,args | grep -E 'lvmove|lvpoll' | grep -v grep | tr '\n' ';')"
     cmd systemctl kill -s SIGKILL "$UNIT"
     sleep 2
@@ -19,7 +28,7 @@ kill_and_stop_unit() {
     if consistent; then check_pass killstop-consistent-after-sigkill; else check_fail killstop-consistent-after-sigkill "$(lvs -a "$VG" 2>&1 | tr '\n' ';')"; fi
     cmd systemctl reset-failed "$UNIT"
     cmd systemctl start --no-block "$UNIT"
-    if wait_unit_active "$UNIT" "$VG" 60 && wait_lvpoll; then check_pass killstop-restarted
+    if wait_unit_active "$UNIT" "$VG" 60 && wait_carrying; then check_pass killstop-restarted
     else check_fail killstop-restarted "state=$(unit_state "$UNIT")"; fi
     sleep 3
     has_pvmove "$VG" || { check_fail killstop-move-too-short "move ended before the stop test"; return; }
