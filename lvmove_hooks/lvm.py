@@ -170,6 +170,8 @@ class KernelState:
     status: str
     uuid: str
     event_nr: int | None = None  # known only through the DM ioctls
+    live: bool = True  # a live table is loaded
+    suspended: bool = False
 
 
 class Kernel:
@@ -192,11 +194,13 @@ class Kernel:
                 self.control.close()
                 self.control = None
             else:
-                return None if state is None else KernelState(state.table, state.status, state.uuid,
-                                                              state.event_nr)
+                if state is None:
+                    return None
+                return KernelState(state.table, state.status, state.uuid, state.event_nr, state.live,
+                                   state.suspended)
         info = dm_info(name)
         got = dm_table_status(name) if info.exists else None
-        return None if got is None else KernelState(got[0], got[1], info.uuid)
+        return None if got is None else KernelState(got[0], got[1], info.uuid, None, info.live, info.suspended)
 
     def wait_event(self, name: str, event_nr: int) -> bool:
         """Block until the device's next dm event; False when that cannot be done (caller polls)."""

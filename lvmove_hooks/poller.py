@@ -356,7 +356,7 @@ class Poller:
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while not self.stop.requested and time.monotonic() < end:
-            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
 
 
 class _Gone(Exception):

@@ -80,10 +80,12 @@ def _reload(move: Move, config: Config) -> Move:
         report.notify(f"STATUS=Activating {move.ref} and {len(targets)} locked LV(s)")
         lvm.activate(targets)
         move = _reread(move)
-    info = lvm.dm_info(move.dm_name)
-    if move.active and targets and (not info.exists or not info.live or info.suspended):
-        log.warning("%s: dm table not live (exists=%s live=%s suspended=%s): refreshing", move.ref,
-                    info.exists, info.live, info.suspended)
+    kernel = lvm.Kernel()
+    info = kernel.read(move.dm_name)
+    kernel.close()
+    if move.active and targets and (info is None or not info.live or info.suspended):
+        log.warning("%s: dm table not live (%s): refreshing", move.ref,
+                    "no device" if info is None else f"live={info.live} suspended={info.suspended}")
         lvm.refresh(targets)
         move = _reread(move)
     return move
