@@ -137,9 +137,18 @@ cmd pvcreate -q -y "${loops[@]}" > /dev/null || die "pvcreate loops"
 made=0
 for i in $(seq 1 "$MANY"); do
     a=${loops[$(( 2 * i - 2 ))]} b=${loops[$(( 2 * i - 1 ))]}
-    vgcreate -q "m$i" "$a" "$b" > /dev/null && lvcreate -q -y -n lv -L 4M "m$i" "$a" > /dev/null &&
-        python3 -c "from lvmove_hooks import lvm; lvm.start_move('$a', ['$b'], lv=None, atomic=False)" > /dev/null &&
-        made=$((made + 1))
+    vgcreate -q --devices "$a,$b" "m$i" "$a" "$b" > /dev/null || continue
+    lvcreate -q -y --devices "$a,$b" -n lv -L 4M "m$i" "$a" > /dev/null || continue
+    # As `lvmove move` does: pvmove sets the move up and sleeps before its first check ("+"); SIGINT there.
+    lvm pvmove --devices "$a,$b" --config global/use_lvmpolld=0 -i +86400 "$a" "$b" > /dev/null 2>&1 &
+    pid=$!
+    for k in $(seq 1 200); do
+        lvs -a --readonly --devices "$a,$b" --noheadings -o lv_name "m$i" 2>/dev/null | grep -q pvmove && break
+        sleep 0.1
+    done
+    sleep 0.5
+    kill -INT "$pid"; wait "$pid"
+    made=$((made + 1))
 done
 log "moves in flight: $made"
 for i in 1 2 3 4 5; do

@@ -104,11 +104,12 @@ SETUP_WAIT = 600.0
 def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool) -> str:
     """Let LVM's own pvmove set the move up, then hand the polling to lvmove's unit.
 
-    pvmove runs in the foreground without lvmpolld and a long interval: it creates pvmoveN, checks once and
-    goes to sleep; lvmove then interrupts that sleep with SIGINT (LVM's safe point), leaving the move in
-    flight for the unit. Returns what pvmove printed.
+    pvmove runs in the foreground without lvmpolld, with an interval of "+86400" (the "+" makes LVM sleep
+    before its first check): it creates pvmoveN, commits, and goes to sleep; lvmove then interrupts that
+    sleep with SIGINT (LVM's safe point), leaving the move in flight for the unit. Returns what pvmove
+    printed.
     """
-    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "86400"]
+    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "+86400"]
     if atomic:
         argv.append("--atomic")
     if lv:

@@ -287,7 +287,7 @@ def test_move_sets_up_with_pvmove_and_starts_the_unit(
     out, err = capsys.readouterr()
     assert code == 0, err
     (pvmove,) = fake_system.argvs("lvm", "pvmove")
-    assert pvmove[:6] == ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-i", "86400"]
+    assert pvmove[:6] == ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-i", "+86400"]
     assert pvmove[6:] == [*(["--atomic"] if mode == "atomic" else ["-n", "data"]), "/dev/sda", "/dev/sdb"]
     assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
     assert f"from /dev/sda to /dev/sdb as vg/pvmove0 ({mode}), carried by lvmove@vg-pvmove0.service" in out
