@@ -44,7 +44,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 # ---- guest part -----------------------------------------------------------------------------------------
 
-def run_guest(rounds: int, many: int, keep: bool) -> list[dict[str, Any]]:
+def run_guest(rounds: int, many: int, keep: bool, segments: int, bps: int) -> list[dict[str, Any]]:
     from tests.vm.harness import new_run, work_root
     from tests.vm.image import build
     from tests.vm.lvmove_pkg import prepare_payload
@@ -52,7 +52,7 @@ def run_guest(rounds: int, many: int, keep: bool) -> list[dict[str, Any]]:
     image = build()
     payload = prepare_payload(work_root() / "payload-bench")
     run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag="bench",
-                  env={"ROUNDS": str(rounds), "MANY": str(many)})
+                  env={"ROUNDS": str(rounds), "MANY": str(many), "SEGMENTS": str(segments), "BPS": str(bps)})
     shutil.copy2(HERE / "monitor.py", run.guest.share / "monitor.py")
     shutil.copy2(HERE / "guest_perf.sh", run.guest.share / "bench.sh")  # the harness runs <name>.sh
     try:
@@ -153,8 +153,10 @@ def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.perf")
-    parser.add_argument("--rounds", type=int, default=3, help="moves per mode (default 3)")
-    parser.add_argument("--many", type=int, default=100, help="moves in flight for the status figure")
+    parser.add_argument("--rounds", type=int, default=2, help="moves per mode (default 2)")
+    parser.add_argument("--many", type=int, default=20, help="moves in flight for the status figure")
+    parser.add_argument("--segments", type=int, default=3, help="segments per move (8 MiB each)")
+    parser.add_argument("--bps", type=int, default=512 * 1024, help="copy throttle, bytes/s (default 512 KiB/s)")
     parser.add_argument("--skip-guest", action="store_true", help="only the host figures")
     parser.add_argument("--keep", action="store_true", help="keep the guest's disks")
     parser.add_argument("--results", type=Path, help="reuse a bench.jsonl instead of booting a guest")
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     elif not args.skip_guest:
-        records = run_guest(args.rounds, args.many, args.keep)
+        records = run_guest(args.rounds, args.many, args.keep, args.segments, args.bps)
     if records:
         print_table("Moves (bookworm guest, qemu TCG, LVM2 2.03.16, same disks and throttle, alternating)",
                     move_rows(records))
