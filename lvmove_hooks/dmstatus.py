@@ -66,19 +66,25 @@ def _strip_name(line: str) -> str:
     return line
 
 
-def parse_table(text: str) -> list[TableLine]:
-    """Parse `dmsetup table NAME` output (linear and mirror targets)."""
-    lines: list[TableLine] = []
+def _lines(text: str, what: str) -> list[tuple[int, int, str, list[str], str]]:
+    """(start, length, target, args, raw line) for every line of `dmsetup table|status` output."""
+    out = []
     for raw in text.splitlines():
         line = _strip_name(raw.strip())
         if not line:
             continue
         words = line.split()
         try:
-            start, length, target = int(words[0]), int(words[1]), words[2]
+            out.append((int(words[0]), int(words[1]), words[2], words[3:], raw))
         except (IndexError, ValueError):
-            raise CommandFailed(f"unexpected dm table line: {raw!r}") from None
-        args = words[3:]
+            raise CommandFailed(f"unexpected dm {what} line: {raw!r}") from None
+    return out
+
+
+def parse_table(text: str) -> list[TableLine]:
+    """Parse `dmsetup table NAME` output (linear and mirror targets)."""
+    lines: list[TableLine] = []
+    for start, length, target, args, _raw in _lines(text, "table"):
         devices: tuple[str, ...] = ()
         if target == "linear" and args:
             devices = (args[0],)
@@ -102,16 +108,8 @@ def _mirror_table_devices(args: list[str]) -> tuple[str, ...]:
 def parse_status(text: str) -> list[StatusLine]:
     """Parse `dmsetup status NAME` output; mirror lines give in-sync regions and leg health."""
     lines: list[StatusLine] = []
-    for raw in text.splitlines():
-        line = _strip_name(raw.strip())
-        if not line:
-            continue
-        words = line.split()
-        try:
-            start, length, target = int(words[0]), int(words[1]), words[2]
-        except (IndexError, ValueError):
-            raise CommandFailed(f"unexpected dm status line: {raw!r}") from None
-        mirror = _parse_mirror_status(start, length, words[3:], raw) if target == "mirror" else None
+    for start, length, target, args, raw in _lines(text, "status"):
+        mirror = _parse_mirror_status(start, length, args, raw) if target == "mirror" else None
         lines.append(StatusLine(start, length, target, mirror))
     return lines
 

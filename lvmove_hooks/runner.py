@@ -78,21 +78,8 @@ def run(
     args = tuple(argv)
     limit = timeout if timeout is not None else (MUTATE_TIMEOUT if mutating else QUERY_TIMEOUT)
     log.debug("run: %s", shlex.join(args))
-    started[os.path.basename(args[0])] += 1
     start = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=command_env(env),
-            close_fds=True,
-            text=True,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise CommandFailed(f"cannot run {args[0]}: {exc.strerror}", hint="is LVM2 installed?") from None
+    proc = _popen(args, subprocess.PIPE, subprocess.PIPE, env)
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
@@ -130,13 +117,19 @@ def spawn(argv: Sequence[str], output: IO[bytes], *, env: Mapping[str, str] | No
     """
     args = tuple(argv)
     log.info("start: %s", shlex.join(args))
+    return _popen(args, output, subprocess.STDOUT, env)
+
+
+def _popen(args: tuple[str, ...], stdout: IO[bytes] | int, stderr: int,
+           env: Mapping[str, str] | None) -> subprocess.Popen[str]:
+    """Start a process in its own session (a terminal's ^C reaches only lvmove), stdin closed, fds closed."""
     started[os.path.basename(args[0])] += 1
     try:
         return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            stdout=stdout,
+            stderr=stderr,
             env=command_env(env),
             close_fds=True,
             text=True,
