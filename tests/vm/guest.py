@@ -143,6 +143,7 @@ class Guest:
         self.prepare_disks()
         self.boots += 1
         self.console_offset = 0
+        self.handled.clear()
         self.qmp_path.unlink(missing_ok=True)
         (self.share / "boot-number").write_text(f"{self.boots}\n")
         append = (

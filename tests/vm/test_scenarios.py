@@ -72,7 +72,7 @@ def test_s2_s8_no_lvmpolld_kill_stop(vm_image: Image, lvmove_payload: Path, keep
         vm_image,
         lvmove_payload,
         keep_disks,
-        phase2_bps=256 * 1024,
+        phase2_bps=200 * 1024,
         env={"LVMCONF_SET": "global/use_lvmpolld=0", "KILL_STOP": "1", "CRASH_AT": "42", "CAPTURE_NAME": "s2"},
         required=COMMON + killstop,
     )

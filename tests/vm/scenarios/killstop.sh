@@ -21,7 +21,8 @@ consistent() {  # the move is still there, intact, and vgck is happy
 }
 kill_and_stop_unit() {
     wait_carrying || check_fail killstop-unit-carrying "$UNIT is not carrying $VG/pvmove0"
-    log "processes before SIGKILL: $(ps -eo pid,unit:30,args | grep -E 'lvmove|lvpoll' | grep -v grep | tr '\n' ';')"
+    log "processes before SIGKILL: $(ps -eo pid,unit:30,args | grep -E 'lvmove|lvpoll|lvm ' | grep -v grep | tr '\n' ';')"
+    log "kernel before SIGKILL: $(dmsetup status "$VG-pvmove0" | tr '\n' ';') $(dmsetup info -c --noheadings -o name,attr "$VG-pvmove0")"
     cmd systemctl kill -s SIGKILL "$UNIT"
     sleep 2
     log "after SIGKILL: state=$(unit_state "$UNIT") lvpoll=[$(lvpoll_pids)]"

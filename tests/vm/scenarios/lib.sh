@@ -255,7 +255,9 @@ sample_progress() {
     for i in $(seq 1 "$n"); do
         has_pvmove "$vg" || return 0
         st=$(unit_status_text "$unit")
-        echo "t=$(t) lvs=$(lvs_percent "$vg" "$lv") status='$st' pollers=$(lvpoll_count "$vg" "$lv")" >> "$OUT/progress-$vg.txt"
+        echo "t=$(t) lvs=$(lvs_percent "$vg" "$lv") status='$st' pollers=$(lvpoll_count "$vg" "$lv")" \
+            "dm=[$(dmsetup status "$(dm_name "$vg" "$lv")" 2>/dev/null | awk '$3 == "mirror" {print $7}' | tr '\n' ' ')]" \
+            "suspended=$(dmsetup info -c --noheadings -o suspended "$(dm_name "$vg" "$lv")" 2>/dev/null)" >> "$OUT/progress-$vg.txt"
         case "$st" in *%*) PROGRESS_SEEN=1 ;; esac
         sleep 1
     done
