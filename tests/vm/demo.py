@@ -6,6 +6,7 @@ sudo ./demo.sh            (installs what it needs, then runs `python3 -m tests.v
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -47,8 +48,18 @@ def main() -> int:
     started = time.monotonic()
     say("building (or reusing) the Debian 12 guest image: a few minutes the first time, cached afterwards")
     image = build()
-    say("building the lvmove .deb that the guest installs (make deb)")
-    payload = prepare_payload(work_root() / "payload-demo")
+    say("building the lvmove .deb that the guest installs (make deb; its output goes to make-deb.log)")
+    log_path = work_root() / "make-deb.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(1)
+    with open(log_path, "wb") as quiet:
+        os.dup2(quiet.fileno(), 1)
+        try:
+            payload = prepare_payload(work_root() / "payload-demo")
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
     run = new_run(
         "crash",
         image,
