@@ -67,14 +67,15 @@ def main() -> int:
         pv_count=2,
         payload=payload,
         tag="demo",
-        env={"CRASH_AT": "40", "CAPTURE_NAME": "demo"},
+        env={"CRASH_AT": "40", "CAPTURE_NAME": "demo", "LVMCONF_SET": "global/use_lvmpolld=0"},
     )
     stop = threading.Event()
     tail = threading.Thread(target=follow, args=(run.out, stop), daemon=True)
     tail.start()
     try:
         say(
-            "boot 1: install lvmove, make a VG with two LVs on pv1, write random data, `pvmove pv1 pv2` "
+            "boot 1: install lvmove, set use_lvmpolld=0 (stock LVM 2.03.16 then leaves an interrupted move "
+            "stuck after a reboot), make a VG with two LVs on pv1, write random data, `pvmove pv1 pv2` "
             "(throttled to 2 MiB/s), then crash the VM at 40 % (SIGKILL qemu)"
         )
         run.crash_phase(1, timeout=420)
