@@ -20,7 +20,6 @@ _SPEC = struct.Struct("=QQiI16s")
 _VERSION = (4, 0, 0)
 _IOC_TYPE = 0xFD
 _DEV_STATUS = 7
-_DEV_WAIT = 8
 _TABLE_STATUS = 12
 STATUS_TABLE_FLAG = 1 << 4
 SUSPEND_FLAG = 1 << 1
@@ -115,12 +114,6 @@ class DmControl:
             bool(flags & ACTIVE_PRESENT_FLAG),
         )
 
-
-    def wait_event(self, name: str, event_nr: int) -> None:
-        """Block (in the kernel, no CPU) until the device raises an event after `event_nr`, e.g. a mirror
-        that has become fully in sync. Returns at once if one happened already; raises OSError if the
-        device is gone."""
-        _call(self.fd, name, _DEV_WAIT, 0, event_nr)
 
 
 def open_control() -> DmControl | None:

@@ -203,17 +203,6 @@ class Kernel:
         got = dm_table_status(name) if info.exists else None
         return None if got is None else KernelState(got[0], got[1], info.uuid, None, info.live, info.suspended)
 
-    def wait_event(self, name: str, event_nr: int) -> bool:
-        """Block until the device's next dm event; False when that cannot be done (caller polls)."""
-        control = self.control
-        if control is None:
-            return False
-        try:
-            control.wait_event(name, event_nr)
-        except OSError:
-            return False
-        return True
-
     def close(self) -> None:
         if self.control is not None:
             self.control.close()

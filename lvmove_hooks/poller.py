@@ -17,7 +17,6 @@ import logging
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO
@@ -32,7 +31,7 @@ log = logging.getLogger("lvmove.poller")
 
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
-SHARE_SECONDS = 5.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
+SHARE_SECONDS = 2.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
@@ -79,9 +78,6 @@ class Poller:
     reread_now: bool = True
     volumes: list[LogicalVolume] | None = None  # the VG as last read, kept for the verification
     last_line: str = ""
-    event_nr: int | None = None
-    waiter: threading.Thread | None = None
-    wake: threading.Event = field(default_factory=threading.Event)
     last_write: float = 0.0
     handover_until: float = 0.0
     next_reread: float = 0.0
@@ -137,7 +133,6 @@ class Poller:
             self.progress = None
             return False
         self.table = got.table
-        self.event_nr = got.event_nr
         prog = dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status),
                                  self.source_devs)
         self.progress = prog
@@ -325,33 +320,9 @@ class Poller:
         self._reap(stopped=True)
 
     def _pause(self) -> None:
-        """Wait for the next look: in the kernel until the mirror raises an event (the segment is in sync)
-        while lvmove drives LVM; on a timer otherwise."""
-        if self.other is not None:
-            self._sleep(WATCH_TICK)
-        elif self.child is not None or self.event_nr is None or not self.kernel_watch:
-            self._sleep(TICK)
-        else:
-            self._wait_for_event(self.event_nr, SHARE_SECONDS)
-
-    def _wait_for_event(self, event_nr: int, timeout: float) -> None:
-        if self.waiter is None or not self.waiter.is_alive():
-            self.wake.clear()
-            name = self.move.dm_name
-
-            def wait() -> None:
-                if not self.kernel.wait_event(name, event_nr):
-                    time.sleep(TICK)  # no event support: behave like a timer
-                self.wake.set()
-
-            self.waiter = threading.Thread(target=wait, name="dm-event", daemon=True)
-            self.waiter.start()
-        end = time.monotonic() + timeout
-        while not self.stop.requested and not self.wake.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self.wake.wait(min(1.0, left))
+        """Wait for the next look: a short tick while lvmove drives LVM, a longer one while another process
+        polls. (A blocking DM_DEV_WAIT in a helper thread was tried and froze the loop in the guest.)"""
+        self._sleep(WATCH_TICK if self.other is not None else TICK)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

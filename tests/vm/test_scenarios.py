@@ -19,6 +19,7 @@ MIB = 1024 * 1024
 COMMON = (
     "unit-started-by-itself",
     "unit-reported-progress",
+    "status-follows-lvs",
     "unit-journal-started",
     "unit-journal-completed",
     "unit-never-failed",

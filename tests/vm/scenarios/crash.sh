@@ -31,6 +31,7 @@ ls -l "/dev/$VG" "/dev/mapper" > "$OUT/dev-after-boot.txt" 2>&1
 if wait_unit_active "$UNIT" "$VG" 240; then check_pass unit-started-by-itself "$UNIT"
 else check_fail unit-started-by-itself "$UNIT state=$(unit_state "$UNIT")"; fi
 sample_progress "$VG" pvmove0 "$UNIT" 6
+check status-follows-lvs status_follows_lvs "$VG" pvmove0 "$UNIT"
 [ "${UNTHROTTLE_WHEN_RUNNING:-0}" = 1 ] && req throttle 0
 
 if [ "${KILL_STOP:-0}" = 1 ]; then

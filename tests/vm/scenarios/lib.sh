@@ -292,3 +292,21 @@ print(f"lvs before={before} lvmove status={pct if row else 'NO ROW'} systemctl s
 sys.exit(0 if ok and sok else 1)
 PY
 }
+
+# Does the unit's StatusText follow the move? PASS when, in one of 3 tries, its percent lies within one
+# 5 % step of lvs read just before and after it (a frozen status shows up as a growing gap).
+status_follows_lvs() {
+    local vg=$1 lv=$2 unit=$3 i before after st
+    for i in 1 2 3; do
+        has_pvmove "$vg" || return 0
+        before=$(lvs_percent "$vg" "$lv")
+        st=$(unit_status_text "$unit" | grep -o '[0-9.]*%' | head -1 | tr -d %)
+        after=$(lvs_percent "$vg" "$lv")
+        log "status-follows-lvs: lvs $before..$after, unit status ${st:-none}"
+        if [ -n "$st" ] && python3 -c "import sys; sys.exit(0 if float('${before:-0}') - 5 <= float('$st') <= float('${after:-100}') + 5 else 1)"; then
+            return 0
+        fi
+        sleep 1
+    done
+    return 1
+}
