@@ -46,12 +46,12 @@ class DmState:
     live: bool
 
 
-def encode(name: str, flags: int, size: int, event_nr: int = 0) -> bytearray:
+def encode(name: str, flags: int, size: int) -> bytearray:
     raw = name.encode()
     if len(raw) >= 128:
         raise DmIoctlError(f"dm name too long: {name!r}")
     buf = bytearray(size)
-    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, event_nr, 0, 0, raw, b"", b"")
+    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, 0, 0, 0, raw, b"", b"")
     return buf
 
 
@@ -72,10 +72,10 @@ def decode(buf: bytes | bytearray) -> tuple[int, int, list[str]]:
     return flags, event_nr, lines
 
 
-def _call(fd: int, name: str, nr: int, flags: int, event_nr: int = 0) -> bytearray:
+def _call(fd: int, name: str, nr: int, flags: int) -> bytearray:
     size = 16384
     while True:
-        buf = encode(name, flags, size, event_nr)
+        buf = encode(name, flags, size)
         fcntl.ioctl(fd, _iowr(nr), buf, True)
         out_flags = _HEADER.unpack_from(buf, 0)[7]
         if not out_flags & BUFFER_FULL_FLAG:

@@ -170,7 +170,6 @@ class KernelState:
     table: str
     status: str
     uuid: str
-    event_nr: int | None = None  # known only through the DM ioctls
     live: bool = True  # a live table is loaded
     suspended: bool = False
 
@@ -197,11 +196,11 @@ class Kernel:
             else:
                 if state is None:
                     return None
-                return KernelState(state.table, state.status, state.uuid, state.event_nr, state.live,
+                return KernelState(state.table, state.status, state.uuid, state.live,
                                    state.suspended)
         info = dm_info(name)
         got = dm_table_status(name) if info.exists else None
-        return None if got is None else KernelState(got[0], got[1], info.uuid, None, info.live, info.suspended)
+        return None if got is None else KernelState(got[0], got[1], info.uuid, info.live, info.suspended)
 
     def close(self) -> None:
         if self.control is not None:
