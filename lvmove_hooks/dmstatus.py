@@ -137,6 +137,7 @@ class Progress:
     mirroring: bool  # a mirror segment is live (the kernel is copying or waiting for a checkpoint)
     segment_synced: bool  # every live mirror segment is fully in sync: LVM should look now
     bad_legs: tuple[tuple[str, str], ...]
+    segment_left: int = 0  # sectors the live mirror segments still have to copy
 
     @property
     def percent(self) -> float:
@@ -156,14 +157,16 @@ def progress(table: list[TableLine], status: list[StatusLine], source_devs: froz
         if line.target == "mirror" and line.devices:
             sources.add(line.devices[0])
     total = sum(line.length for line in table)
-    done = 0
+    done = left = 0
     by_start = {m.start: m for m in mirrors}
     for line in table:
         if line.target == "mirror":
             m = by_start.get(line.start)
-            done += int(line.length * m.fraction) if m else 0
+            copied = int(line.length * m.fraction) if m else 0
+            done += copied
+            left += line.length - copied
         elif line.target == "linear" and line.devices and line.devices[0] not in sources:
             done += line.length
     bad = tuple(leg for m in mirrors for leg in m.bad_legs())
     synced = bool(mirrors) and all(m.synced for m in mirrors)
-    return Progress(done, total, bool(mirrors), synced, bad)
+    return Progress(done, total, bool(mirrors), synced, bad, left)

@@ -94,6 +94,20 @@ def lvpoll_argv(ref: LvRef, interval: int) -> list[str]:
     return [LVM, "lvpoll", "--polloperation", "pvmove", "--interval", str(interval), str(ref)]
 
 
+def start_background_poller(source_pv: str, interval: int) -> runner.Result:
+    """Have LVM fork its own background poller for the move off `source_pv` (`pvmove -b` of a move in
+    flight, without lvmpolld): one warm LVM process that checks, checkpoints and finishes, sleeping
+    `interval` seconds between checks. lvmove ends those sleeps early when the kernel says a segment is in
+    sync (see procscan.catches_sigchld). The forked poller is not our child; find it with procscan.
+
+    `pvmove SRC` with no move in flight off SRC would start a new one; naming SRC itself as the only
+    destination (with an allocation policy that never allocates onto the PV being cleared) makes that case
+    fail with "No extents available for allocation", while a move in flight ignores the extra arguments."""
+    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "normal", "-i", str(interval),
+            source_pv, source_pv]
+    return runner.run(argv, mutating=True, check=False)
+
+
 def abort(source_pv: str) -> runner.Result:
     return runner.run([LVM, "pvmove", "--abort", source_pv], mutating=True)
 

@@ -1,19 +1,26 @@
 """The poll phase: watch the kernel's copy, and make sure LVM looks exactly when there is work for it.
 
-Two ways to drive LVM's own poll loop (`lvm lvpoll`), which makes every metadata change:
-- **kernel-watch** (default): lvmove reads the pvmove device's mirror status from the kernel (DM ioctl, no
-  VG lock) and starts `lvpoll` only when a segment is fully in sync (or nothing mirrors). lvpoll checks at
-  once, checkpoints (or finishes) and goes to sleep; lvmove then stops it with SIGINT in that sleep. One LVM
-  command per segment, and the checkpoint follows the kernel within a second.
-- **interval** (fallback, or `watch_kernel: false`): one long `lvpoll --interval N`, as lvmpolld would run.
+LVM's own poll loop makes every metadata change; lvmove decides when it looks:
+- **kernel-watch with a warm poller** (default): lvmove has LVM fork its background poller once
+  (`pvmove -b -i WARM_INTERVAL SRC`, without lvmpolld) and reads the pvmove device's mirror status from the
+  kernel (DM ioctl, no VG lock), more often as a segment nears its end. When a segment is fully in sync it
+  ends the poller's sleep with SIGCHLD (a signal the forked poller handles, so it checks at once instead
+  of exiting): the same warm process checkpoints, or finishes, with no new LVM process per segment.
+- **kernel-watch with one lvpoll per segment** (when the warm poller cannot be had: no source PV device,
+  lvmlockd, a failed fork): start `lvpoll` when a segment is in sync; it checks at once, checkpoints and
+  goes to sleep, and lvmove stops it with SIGINT in that sleep.
+- **interval** (fallback when the kernel cannot be read, or `watch_kernel: false`): one long
+  `lvpoll --interval N`, as lvmpolld would run.
 
-When another process already polls the LV (lvmpolld's lvpoll, a user's pvmove), lvmove only watches.
+When another process already polls the LV (lvmpolld's lvpoll, a user's pvmove), lvmove watches; if that
+process is LVM's forked background poller it also wakes it when a segment is in sync.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import tempfile
@@ -30,8 +37,13 @@ from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
 log = logging.getLogger("lvmove.poller")
 
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
+TICK_MIN = 0.1  # ... as a segment nears its end (a quarter of its expected time left, within these bounds)
+TICK_MAX = 1.0
+WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
+WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
 SHARE_SECONDS = 2.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
+SHARE_MIN_SECONDS = 0.5  # ... and at most this often
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
@@ -81,6 +93,13 @@ class Poller:
     last_write: float = 0.0
     handover_until: float = 0.0
     next_reread: float = 0.0
+    other_wakeable: bool = False  # `other` is LVM's forked background poller: SIGCHLD ends its sleep
+    warm_pid: int | None = None  # the background poller lvmove launched (stopped with the unit)
+    warm_launches: int = 0
+    wake_table: str = ""
+    woke_at: float = 0.0
+    wakes: int = 0
+    warm_used: bool = False
 
     def __post_init__(self) -> None:
         self.kernel_watch = self.config.watch_kernel
@@ -100,11 +119,16 @@ class Poller:
                 if self.child is None:
                     if not alive and self._reread_due() and self._gone():
                         return self.move
-                    if not self._poller_elsewhere() and self._lvm_should_look(alive):
+                    if self._poller_elsewhere():
+                        self._wake_other(alive)
+                    elif self._warm_wanted(alive):
+                        self._launch_warm()
+                    elif self._lvm_should_look(alive):
                         self._spawn()
                 self._pause()
         finally:
             self._stop_child()
+            self._stop_warm()
             self.kernel.close()
 
     def _check_requests(self) -> None:
@@ -117,6 +141,7 @@ class Poller:
         if statefile.has_flag(ABORT_FLAG, self.move.uuid):
             # `lvmove abort` is at work: step aside and let LVM's abort finish.
             self._stop_child()
+            self._stop_warm()
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline and not self.stop.requested:
                 if self._gone():
@@ -158,8 +183,8 @@ class Poller:
         poller = self.other.describe() if self.other else ("lvmove" if self.child or self.kernel_watch else "")
         if self.other:
             line += f" (polled by pid {self.other.pid})"
-        if line == self.last_line and now - self.last_write < SHARE_SECONDS:
-            return  # nothing new to tell: keep the tick cheap
+        if now - self.last_write < (SHARE_SECONDS if line == self.last_line else SHARE_MIN_SECONDS):
+            return  # nothing new to tell, or told a moment ago: keep the tick cheap
         self.last_line, self.last_write = line, now
         report.notify(f"STATUS={line}")
         statefile.write(move.ref.instance, {
@@ -216,7 +241,11 @@ class Poller:
             if procscan.pid_alive(self.other.pid):
                 return True
             log.info("%s: %s has ended", self.move.ref, self.other.describe())
+            if self.other.pid == self.warm_pid:
+                self.warm_pid = None
             self.other = None
+            self.other_wakeable = False
+            self.reread_now = True
             self.handover_until = now + HANDOVER_SECONDS  # e.g. vgchange handing over to lvmpolld
             self.next_scan = 0.0
             return True
@@ -228,10 +257,86 @@ class Poller:
         found = procscan.other_pollers(self.move.ref, self.move.source, set()) or procscan.activators(
             self.move.ref.vg, set())
         if found:
-            self.other = found[0]
-            log.info("%s: polled by %s; watching only", self.move.ref, self.other.describe())
+            self._adopt(found)
             return True
         return False
+
+    def _adopt(self, found: list[procscan.Process]) -> None:
+        wakeable = [p for p in found if procscan.catches_sigchld(p.pid)]
+        self.other = max(wakeable, key=lambda p: p.pid) if wakeable else found[0]
+        self.other_wakeable = bool(wakeable)
+        self.wake_table = ""
+        if self.other_wakeable:
+            log.info("%s: polled by %s; waking it when the kernel has a segment in sync", self.move.ref,
+                     self.other.describe())
+        else:
+            log.info("%s: polled by %s; watching only", self.move.ref, self.other.describe())
+
+    def _wake_other(self, alive: bool) -> None:
+        """End the sleep of LVM's forked background poller when the kernel has a segment in sync."""
+        other, prog = self.other, self.progress
+        if other is None or not self.other_wakeable or not alive or prog is None:
+            return
+        if prog.mirroring and not prog.segment_synced:
+            return
+        now = time.monotonic()
+        if self.table == self.wake_table and now - self.woke_at < self.config.poll_interval:
+            return  # woken for this very table: give it time, then ask again on LVM's interval
+        if not procscan.is_sleeping(other.pid):
+            return  # busy (or just woken): a signal now could land outside LVM's sleep
+        try:
+            os.kill(other.pid, signal.SIGCHLD)
+        except ProcessLookupError:
+            return
+        self.wake_table, self.woke_at = self.table, now
+        self.wakes += 1
+        log.debug("%s: woke pid %d (segment in sync)", self.move.ref, other.pid)
+
+    # ---- the warm poller ------------------------------------------------------------------------------------
+
+    def _warm_wanted(self, alive: bool) -> bool:
+        return (self.kernel_watch and alive and self.progress is not None and bool(self.move.source)
+                and self.warm_launches < WARM_LAUNCH_LIMIT and time.monotonic() >= self.next_spawn)
+
+    def _launch_warm(self) -> None:
+        """Have LVM fork its background poller for this move, and adopt it."""
+        self.warm_launches += 1
+        result = lvm.start_background_poller(self.move.source, WARM_INTERVAL)
+        found = [p for p in procscan.other_pollers(self.move.ref, self.move.source, set())
+                 if procscan.catches_sigchld(p.pid)]
+        if not result.ok or not found:
+            why = result.summary() if not result.ok else "no forked poller found"
+            log.warning("%s: LVM's background poller did not start (%s); one lvpoll per segment instead",
+                        self.move.ref, why)
+            self.warm_launches = WARM_LAUNCH_LIMIT
+            self.reread_now = True
+            return
+        self._adopt(found)
+        self.warm_pid = self.other.pid if self.other else None
+        self.warm_used = True
+        self.next_scan = time.monotonic() + PROC_SCAN_SECONDS
+
+    def _stop_warm(self) -> None:
+        """Stop the background poller lvmove launched: SIGINT while it sleeps; never SIGKILL."""
+        pid = self.warm_pid
+        if pid is None:
+            return
+        self.warm_pid = None
+        if self.other is not None and self.other.pid == pid:
+            self.other = None
+            self.other_wakeable = False
+        deadline = time.monotonic() + STOP_WAIT
+        signalled = 0.0
+        while procscan.pid_alive(pid):
+            now = time.monotonic()
+            if now > deadline:
+                log.error("LVM poller %d did not reach its sleep in %.0fs; leaving it to finish", pid, STOP_WAIT)
+                return
+            if procscan.is_sleeping(pid) and now - signalled > 5.0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)
+                signalled = now
+            time.sleep(0.02)
 
     def _lvm_should_look(self, alive: bool) -> bool:
         now = time.monotonic()
@@ -320,9 +425,20 @@ class Poller:
         self._reap(stopped=True)
 
     def _pause(self) -> None:
-        """Wait for the next look: a short tick while lvmove drives LVM, a longer one while another process
-        polls. (A blocking DM_DEV_WAIT in a helper thread was tried and froze the loop in the guest.)"""
-        self._sleep(WATCH_TICK if self.other is not None else TICK)
+        """Wait for the next look: short while lvmove drives LVM (shorter as a segment nears its end), longer
+        while another process polls. (A blocking DM_DEV_WAIT in a helper thread was tried and froze the loop
+        in the guest.)"""
+        if self.other is not None and not self.other_wakeable:
+            self._sleep(WATCH_TICK)
+            return
+        self._sleep(self._tick())
+
+    def _tick(self) -> float:
+        prog = self.progress
+        rate = self.meter.rate()
+        if prog is None or not prog.mirroring or prog.segment_synced or not rate:
+            return TICK
+        return min(TICK_MAX, max(TICK_MIN, prog.segment_left * 512 / rate / 4))
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -330,16 +446,30 @@ class Poller:
             time.sleep(min(0.5, max(0.0, end - time.monotonic())))
 
 
+    def stats(self) -> dict[str, str]:
+        """How the move was polled, for the completion journal entry (LVMOVE_POLL_MODE, LVMOVE_POLLER_WAKES)."""
+        if self.warm_used:
+            mode = "warm"
+        elif self.spawns and self.kernel_watch:
+            mode = "lvpoll-per-segment"
+        elif self.spawns:
+            mode = "interval"
+        else:
+            mode = "watched"
+        return {"LVMOVE_POLL_MODE": mode, "LVMOVE_POLLER_WAKES": str(self.wakes),
+                "LVMOVE_LVPOLL_RUNS": str(self.spawns)}
+
+
 class _Gone(Exception):
     """Internal: the move ended while lvmove stood aside for an abort."""
 
 
 def poll(move: Move, config: Config, stop: StopRequest,
-         fields: report.MoveFields) -> tuple[Move, list[LogicalVolume] | None]:
-    """Return the move as last seen and the VG's LVs as read when it was found gone."""
+         fields: report.MoveFields) -> tuple[Move, list[LogicalVolume] | None, dict[str, str]]:
+    """Return the move as last seen, the VG's LVs as read when it was found gone, and how it was polled."""
     poller = Poller(move, config, stop, fields)
     try:
         final = poller.run()
     except _Gone:
         final = poller.move
-    return final, poller.volumes
+    return final, poller.volumes, poller.stats()

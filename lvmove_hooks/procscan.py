@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,12 @@ _SLEEP_SYSCALLS = {
     "s390x": {337, 162},
     "riscv64": {115, 101},
 }
+
+
+def _is_lvm(prog: str) -> bool:
+    """`lvm`, or LVM's background poller: after forking it overwrites its argv[0] with "(lvm2)", cut to the
+    length of the original (so `lvm` becomes "(lv")."""
+    return prog == "lvm" or prog.startswith("(lv")
 
 
 def proc_root() -> Path:
@@ -36,7 +43,7 @@ class Process:
         if not self.argv:
             return None
         prog = os.path.basename(self.argv[0])
-        if prog == "lvm" and len(self.argv) > 1:
+        if _is_lvm(prog) and len(self.argv) > 1:
             return self.argv[1]
         if prog in ("lvpoll", "pvmove", "vgchange", "lvchange", "pvscan"):
             return prog
@@ -45,7 +52,7 @@ class Process:
     @property
     def lvm_args(self) -> tuple[str, ...]:
         """Arguments after the command name."""
-        return self.argv[2:] if os.path.basename(self.argv[0]) == "lvm" else self.argv[1:]
+        return self.argv[2:] if _is_lvm(os.path.basename(self.argv[0])) else self.argv[1:]
 
     def describe(self) -> str:
         return f"pid {self.pid}: {' '.join(self.argv)}"
@@ -134,6 +141,23 @@ def is_sleeping(pid: int) -> bool:
     except OSError:
         return False
     return "nanosleep" in wchan
+
+
+def catches_sigchld(pid: int) -> bool:
+    """True when the process has a SIGCHLD handler. LVM's forked background poller (`pvmove -b` without
+    lvmpolld) installs one; any handled signal ends its sleep between checks early (nanosleep returns), and
+    as it is not SIGINT or SIGTERM the poller goes on to check at once instead of exiting."""
+    try:
+        text = (proc_root() / str(pid) / "status").read_text()
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("SigCgt:"):
+            try:
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGCHLD - 1)))
+            except (IndexError, ValueError):
+                return False
+    return False
 
 
 def pid_alive(pid: int) -> bool:

@@ -45,7 +45,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
     old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         move = _reload(move, config)
-        move, volumes = poller.poll(move, config, stop, fields)
+        move, volumes, poll_stats = poller.poll(move, config, stop, fields)
         outcome = _verify(move, started, volumes)
     except MoveAborted as exc:
         report.event("aborted", f"{ref}: {exc}", fields)
@@ -59,7 +59,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
         statefile.remove(ref.instance)
     kind = "aborted" if outcome.message.startswith("aborted") else "completed"
     counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
-              "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"])}
+              "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
     report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     report.notify(f"STATUS={ref}: {outcome.message}")
     return outcome

@@ -48,21 +48,78 @@ def lvpoll_pids(fake: FakeSystem) -> list[int]:
 
 # ---- finishing ------------------------------------------------------------------------------------------------
 
-def test_run_kernel_watch_finishes_by_segment_move_one_lvpoll_per_segment(fake_system: FakeSystem) -> None:
+WARM = ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "normal", "-i", "300", "/dev/sda",
+        "/dev/sda"]
+
+
+def test_run_kernel_watch_finishes_with_one_warm_poller_woken_per_segment(fake_system: FakeSystem) -> None:
     fake_system.standard()
     result = fake_system.lvmove("run", "vg/pvmove0")
     assert result.returncode == 0, result.stderr
     assert "vg/pvmove0: completed: 2 LV(s), 48.0 MiB moved from /dev/sda to /dev/sdb" in result.stdout
     assert "by-segment move of 2 LV(s), 48.0 MiB from /dev/sda to /dev/sdb" in result.stderr
-    # LVM checkpointed each segment and finished; lvmove ran lvpoll once per segment and stopped the
-    # first two in the sleep that follows their checkpoint.
+    # LVM forked one background poller (sleeping 300 s between checks), lvmove woke it with SIGCHLD as each
+    # segment came into sync, and that one process checkpointed twice and finished: no lvpoll at all.
+    assert fake_system.argvs("lvm", "pvmove") == [WARM]
+    assert fake_system.argvs("lvm", "lvpoll") == []
+    assert [e["checkpointed"] for e in fake_system.events("checkpoint")] == [1, 2]
+    assert len(fake_system.events("finished")) == 1
+    woken = fake_system.events("poller-woken")
+    assert len(woken) == 1 and woken[0]["count"] >= 2, woken  # the first check may find a segment in sync
+    assert fake_system.events("lvpoll-interrupted") == []
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_finished(fake_system)
+    assert not (fake_system.rundir / "vg-pvmove0.json").exists(), "progress file left behind"
+
+
+def test_run_kernel_watch_without_warm_poller_runs_one_lvpoll_per_segment(fake_system: FakeSystem) -> None:
+    """LVM refuses the background poller (here: activation fails): lvpoll per segment, said in the log."""
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["pvmove_b_fails"] = True
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "background poller did not start" in result.stderr
+    assert "Temporary mirror activation failed" in result.stderr
+    # lvmove ran lvpoll once per segment and stopped the first two in the sleep after their checkpoint.
     assert [e["checkpointed"] for e in fake_system.events("checkpoint")] == [1, 2]
     assert len(fake_system.events("finished")) == 1
     assert fake_system.argvs("lvm", "lvpoll") == [LVPOLL_WATCH] * 3
     assert len(fake_system.events("lvpoll-interrupted")) == 2
     assert_lvpolls_stopped_safely(fake_system)
     assert_finished(fake_system)
-    assert not (fake_system.rundir / "vg-pvmove0.json").exists(), "progress file left behind"
+
+
+def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -> None:
+    """The unit's stop (SIGINT) while the warm poller sleeps: lvmove interrupts it there, nothing stays."""
+    fake_system.standard(rate_pe=2)
+    proc = fake_system.lvmove_popen("run", "vg/pvmove0")
+    wait_checkpoint(fake_system, proc)
+    assert fake_system.running_lvm(), "no warm poller running"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 6, err
+    assert "completed" not in out
+    assert len(fake_system.events("lvpoll-interrupted")) == 1
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_intact(fake_system)
+    resume_and_finish(fake_system)
+
+
+def test_run_wakes_a_users_background_poller_instead_of_starting_one(fake_system: FakeSystem) -> None:
+    """A `pvmove -b` without lvmpolld already polls (300 s between checks): lvmove starts nothing, wakes it
+    as segments come into sync, and leaves it alone on the way out."""
+    fake_system.standard()
+    assert subprocess.run(WARM, env=fake_system.env, check=False).returncode == 0
+    before = len(fake_system.argvs("lvm", "pvmove"))
+    result = fake_system.lvmove("-v", "run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "waking it" in result.stderr
+    assert len(fake_system.argvs("lvm", "pvmove")) == before, "lvmove started a second poller"
+    assert fake_system.argvs("lvm", "lvpoll") == []
+    assert len(fake_system.events("finished")) == 1
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_finished(fake_system)
 
 
 def test_run_interval_mode_finishes_with_one_lvpoll(fake_system: FakeSystem) -> None:
@@ -193,7 +250,7 @@ def test_run_waits_for_activation_then_polls_itself(fake_system: FakeSystem) -> 
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "completed:" in out
-    assert fake_system.argvs("lvm", "lvpoll")
+    assert fake_system.argvs("lvm", "pvmove") == [WARM]
     assert len(fake_system.events("finished")) == 1
     assert_finished(fake_system)
 

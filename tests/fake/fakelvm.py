@@ -475,17 +475,19 @@ def _pvmove_devices(state: State, vg: str, move: State, base: State, minor: int)
 
 # ---- fake /proc registration ----------------------------------------------------------------------------------
 
-def register_process(argv: list[str]) -> Path | None:
-    """Show this process in the fake /proc (`LVMOVE_PROC`) with an LVM-looking cmdline; real syscall/stat."""
+def register_process(argv: list[str], pid: int | None = None) -> Path | None:
+    """Show this process (or `pid`) in the fake /proc (`LVMOVE_PROC`) with an LVM-looking cmdline; real
+    syscall/stat/status."""
     root = os.environ.get("LVMOVE_PROC")
     if not root:
         return None
-    entry = Path(root) / str(os.getpid())
+    pid = pid or os.getpid()
+    entry = Path(root) / str(pid)
     entry.mkdir(parents=True, exist_ok=True)
-    for name in ("syscall", "stat", "wchan"):
+    for name in ("syscall", "stat", "wchan", "status"):
         with contextlib.suppress(FileExistsError):
-            (entry / name).symlink_to(f"/proc/{os.getpid()}/{name}")
-    tmp = entry / ".cmdline"
+            (entry / name).symlink_to(f"/proc/{pid}/{name}")
+    tmp = entry / f".cmdline.{os.getpid()}"
     tmp.write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
     tmp.replace(entry / "cmdline")
     return entry
@@ -510,15 +512,31 @@ def busy_wait(seconds: float) -> None:
         select.select([], [], [], left)
 
 
-class SleepWindow:
-    """SIGINT/SIGTERM in LVM's poll loop: honoured only while sleeping; otherwise deferred (and counted)."""
+class Woken(Exception):
+    """A handled signal other than SIGINT/SIGTERM ended the poller's sleep early."""
 
-    def __init__(self) -> None:
+
+class SleepWindow:
+    """SIGINT/SIGTERM in LVM's poll loop: honoured only while sleeping; otherwise deferred (and counted).
+
+    `background`: LVM's forked poller (`pvmove -b` without lvmpolld) has a SIGCHLD handler (toollib.c
+    become_daemon()); SIGCHLD during the sleep ends the sleep (nanosleep returns) and the loop checks at once.
+    """
+
+    def __init__(self, *, background: bool = False) -> None:
         self.sleeping = False
         self.pending = False
         self.outside = 0
+        self.wakes = 0
         signal.signal(signal.SIGINT, self._handler)
         signal.signal(signal.SIGTERM, self._handler)
+        if background:
+            signal.signal(signal.SIGCHLD, self._wake)
+
+    def _wake(self, _signum: int, _frame: object) -> None:
+        if self.sleeping:
+            self.wakes += 1
+            raise Woken
 
     def _handler(self, _signum: int, _frame: object) -> None:
         if self.sleeping:
@@ -532,5 +550,7 @@ class SleepWindow:
         self.sleeping = True
         try:
             time.sleep(seconds)
+        except Woken:
+            pass
         finally:
             self.sleeping = False

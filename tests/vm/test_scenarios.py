@@ -74,8 +74,9 @@ def test_s2_s8_no_lvmpolld_kill_stop(vm_image: Image, lvmove_payload: Path, keep
         lvmove_payload,
         keep_disks,
         phase2_bps=200 * 1024,
-        env={"LVMCONF_SET": "global/use_lvmpolld=0", "KILL_STOP": "1", "CRASH_AT": "42", "CAPTURE_NAME": "s2"},
-        required=COMMON + killstop,
+        env={"LVMCONF_SET": "global/use_lvmpolld=0", "KILL_STOP": "1", "CRASH_AT": "42", "CAPTURE_NAME": "s2",
+             "EXPECT_WARM": "1"},
+        required=COMMON + killstop + ("warm-poller-woken",),
     )
 
 
@@ -124,6 +125,7 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
             "s9-unit-progress",
             "s9-unit-completed",
             "s10-status-matches-lvs",
+            "warm-call-starts-no-move",
             "s5-abort-rc",
             "s5-pvmove-gone",
             "s5-abort-said-true",

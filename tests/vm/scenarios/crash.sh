@@ -49,6 +49,14 @@ if [ "$PROGRESS_SEEN" = 1 ] || unit_has_msg "$UNIT" "$MSG_PROGRESS"; then check_
 else check_fail unit-reported-progress "no % in StatusText, no progress journal entry"; fi
 check unit-journal-started unit_has_msg "$UNIT" "$MSG_STARTED"
 check unit-journal-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
+# How the unit polled (LVMOVE_POLL_MODE, LVMOVE_POLLER_WAKES on its completion entry).
+journalctl -b -u "$UNIT" -o export --no-pager | grep -E '^LVMOVE_(POLL_MODE|POLLER_WAKES|LVPOLL_RUNS|LVM_COMMANDS)=' \
+    > "$OUT/poll-mode.txt"
+log "poll mode: $(tr '\n' ' ' < "$OUT/poll-mode.txt")"
+if [ "${EXPECT_WARM:-0}" = 1 ]; then
+    # Without lvmpolld nothing else polls after the reboot: lvmove's warm poller must have carried the move.
+    check warm-poller-woken grep -qE '^LVMOVE_POLLER_WAKES=[1-9]' "$OUT/poll-mode.txt"
+fi
 # Failures other than those scenario 8 causes on purpose count: our SIGKILL ('signal') and our
 # `systemctl stop` (lvmove exits 6, "interrupted, will resume", which systemd records as 'exit-code').
 failures=$(journalctl -b -u "$UNIT" -o cat --no-pager | grep "Failed with result" | grep -v "result 'signal'")

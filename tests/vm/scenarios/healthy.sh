@@ -20,7 +20,7 @@ wait_pvmove_exists "$VG" 60
 if wait_unit_active "$UNIT" "$VG" 60; then check_pass s9-unit-appeared; else check_fail s9-unit-appeared "$(unit_state "$UNIT")"; fi
 maxp=0 PROGRESS_SEEN=0 cmp_ok=0 cmp_n=0
 while has_pvmove "$VG" && kill -0 "$upid" 2> /dev/null; do
-    n=$(pgrep -fc "lvpoll.*$VG/pvmove0")
+    n=$(pgrep -fc "lvpoll.*$VG/pvmove0|^\(lv.* pvmove ")   # lvpoll, or a forked background poller
     [ "$n" -gt "$maxp" ] && maxp=$n
     ps -eo pid,ppid,unit:32,args | grep -E 'lvpoll|pvmove|lvmove' | grep -v grep > "$OUT/pollers-last.txt"
     [ "$n" -gt 1 ] && cp "$OUT/pollers-last.txt" "$OUT/pollers-too-many.txt"
@@ -46,6 +46,16 @@ save_unit_journal "$UNIT" s9
 check s9-unit-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
 verify_sums "$VG" lv1 lv2
 check_vgck "$VG"
+
+# ---- the warm poller's pvmove call never starts a move of its own ----
+# lvmove launches LVM's background poller with `pvmove -b --alloc normal SRC SRC`: with a move in flight off
+# SRC it continues it; with none it must fail, not move SRC's data anywhere. P2 holds data now, P3 is free.
+python3 -c "from lvmove_hooks import lvm; r = lvm.start_background_poller('$P2', 300); print(r.returncode); print(r.stderr)" \
+    > "$OUT/warm-no-move.txt" 2>&1
+cat "$OUT/warm-no-move.txt"
+sleep 2
+if [ "$(head -n 1 "$OUT/warm-no-move.txt")" != 0 ] && ! has_pvmove "$VG"; then check_pass warm-call-starts-no-move
+else check_fail warm-call-starts-no-move "$(cat "$OUT/warm-no-move.txt"; pvmove_lvs "$VG")"; fi
 
 # ---- 5: abort a by-segment move half-way ----
 req throttle 1048576

@@ -1,6 +1,6 @@
 # Scenario 8 (sourced by crash.sh in phase 2): the unit SIGKILLed mid-move and restarted; then stopped
 # mid-move (state must stay consistent) and started again.
-lvpoll_pids() { pgrep -f "lvpoll.*$VG/pvmove0" | tr '\n' ' '; }
+lvpoll_pids() { pgrep -f "lvpoll.*$VG/pvmove0|^\(lv.* pvmove " | tr '\n' ' '; }  # lvpoll or a forked poller
 # The unit is carrying the move: `lvmove run` is its main process and it has shared progress. (With
 # kernel-watch, lvmove's lvpoll lives only for a checkpoint, so its presence is no sign.)
 wait_carrying() {
