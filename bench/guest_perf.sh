@@ -47,7 +47,9 @@ src=$P1 dst=$P2
 one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
     local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds=""
     since=$(date +%s)
-    python3 "$SHARE/monitor.py" "$VG-pvmove0" > "$OUT/mon.json" &
+    python3 "$SHARE/monitor.py" "$VG-pvmove0" --cgroup stock=/sys/fs/cgroup/system.slice/lvm2-lvmpolld.service \
+        --cgroup lvmove=/sys/fs/cgroup/system.slice/system-lvmove.slice/lvmove@bench-pvmove0.service \
+        > "$OUT/mon.json" &
     mon=$!
     cpu0=$(cpu_ns lvm2-lvmpolld.service)
     t0=$(date +%s.%N)
@@ -156,5 +158,19 @@ for i in 1 2 3 4 5; do
     s2=$(date +%s.%N); lvs -a -o +copy_percent > /dev/null; e2=$(date +%s.%N)
     calls=$(lvmove -v status --json 2>&1 >/dev/null | grep -c "run: lvm ")
     echo "{\"kind\": \"status\", \"moves\": $made, \"listed\": $(python3 -c "import json;print(len(json.load(open('$OUT/status-many.json'))['moves']))"), \"lvmove_s\": $(awk "BEGIN{print $e - $s}"), \"lvs_s\": $(awk "BEGIN{print $e2 - $s2}"), \"lvm_calls\": $calls}" >> "$RESULTS"
+done
+# Where the status time goes: interpreter start, lvmove's imports, the one report, the unit states.
+lvs_argv=$(lvmove -v status --json 2>&1 >/dev/null | sed -n 's/^lvmove: run: \(lvm lvs .*\)$/\1/p' | head -n 1)
+sd_argv=$(lvmove -v status --json 2>&1 >/dev/null | sed -n 's/^lvmove: run: \(systemctl .*\)$/\1/p' | head -n 1)
+log "status runs: [$lvs_argv] [$sd_argv]"
+span() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); awk "BEGIN{print $e - $s}"; }
+for i in 1 2 3; do
+    py=$(span python3 -c pass)
+    imp=$(span python3 -c 'import lvmove_hooks.cli')
+    # shellcheck disable=SC2086
+    rep=$(span $lvs_argv)
+    # shellcheck disable=SC2086
+    sd=$( [ -n "$sd_argv" ] && span $sd_argv || echo 0)
+    echo "{\"kind\": \"status_parts\", \"python\": $py, \"import\": $imp, \"report\": $rep, \"systemctl\": $sd}" >> "$RESULTS"
 done
 log "bench done"

@@ -2,9 +2,12 @@
 """Guest-side probe for bench/perf.py: watch one pvmove device through DM ioctls (no process, no lock).
 
 For every mirroring segment it records when the kernel reported it fully in sync and when the table moved
-on (LVM's checkpoint or finish committed), and when the device went away. Prints one JSON object.
+on (LVM's checkpoint or finish committed), and when the device went away. With `--cgroup NAME=DIR` it also
+reads that cgroup's CPU usage (cpu.stat usage_usec) whenever a segment comes into sync, so the CPU spent
+between the first and the last in-sync moment (the steady copy, its checkpoints included, without start-up
+and finish) can be compared. Prints one JSON object.
 
-    monitor.py DMNAME [--appear-timeout S]
+    monitor.py DMNAME [--appear-timeout S] [--cgroup NAME=DIR ...]
 """
 
 from __future__ import annotations
@@ -18,9 +21,31 @@ from lvmove_hooks import dmioctl, dmstatus
 PERIOD = 0.05
 
 
+def cgroup_usec(path: str) -> int | None:
+    try:
+        with open(f"{path}/cpu.stat", encoding="ascii") as stat:
+            for line in stat:
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def main(argv: list[str]) -> int:
     name = argv[0]
-    appear_timeout = float(argv[2]) if len(argv) > 2 and argv[1] == "--appear-timeout" else 120.0
+    appear_timeout = 120.0
+    cgroups: dict[str, str] = {}
+    rest = argv[1:]
+    while rest:
+        if rest[0] == "--appear-timeout":
+            appear_timeout, rest = float(rest[1]), rest[2:]
+        elif rest[0] == "--cgroup":
+            key, _, path = rest[1].partition("=")
+            cgroups[key], rest = path, rest[2:]
+        else:
+            raise SystemExit(f"monitor.py: unknown argument {rest[0]}")
     ctl = dmioctl.DmControl()
     start = time.monotonic()
     while ctl.read(name) is None:
@@ -30,8 +55,8 @@ def main(argv: list[str]) -> int:
         time.sleep(0.01)
     seen = time.monotonic()
     seen_wall = time.time()
-    segments: list[dict[str, float | int | None]] = []
-    current: dict[str, float | int | None] | None = None
+    segments: list[dict[str, object]] = []
+    current: dict[str, object] | None = None
     while True:
         state = ctl.read(name)
         now = time.monotonic()
@@ -40,16 +65,17 @@ def main(argv: list[str]) -> int:
                 current["moved_on"] = now - seen
             break
         mirrors = [s.mirror for s in dmstatus.parse_status(state.status) if s.mirror is not None]
-        key = (mirrors[0].start, mirrors[0].length) if mirrors else None
-        if current is not None and (key is None or (current["start"], current["length"]) != key):
+        seg = (mirrors[0].start, mirrors[0].length) if mirrors else None
+        if current is not None and (seg is None or (current["start"], current["length"]) != seg):
             if current.get("moved_on") is None:
                 current["moved_on"] = now - seen
             current = None
-        if key is not None and current is None:
-            current = {"start": key[0], "length": key[1], "synced": None, "moved_on": None}
+        if seg is not None and current is None:
+            current = {"start": seg[0], "length": seg[1], "synced": None, "moved_on": None}
             segments.append(current)
         if current is not None and mirrors and mirrors[0].synced and current["synced"] is None:
             current["synced"] = now - seen
+            current["cpu_usec"] = {group: cgroup_usec(path) for group, path in cgroups.items()}
         time.sleep(PERIOD)
     gone = time.monotonic() - seen
     print(json.dumps({"device": name, "appeared_wall": seen_wall, "duration": gone, "segments": segments}))

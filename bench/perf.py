@@ -87,6 +87,13 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         cpu = rec["lvmpolld_cpu"] + (rec["unit_cpu"] if rec["mode"] == "lvmove" else 0.0)
         stats.setdefault("cpu", []).append(cpu)
         stats.setdefault("cpu_per_min", []).append(cpu / (copy_time / 60.0) if copy_time else 0.0)
+        synced = [sg for sg in segs if sg.get("synced") is not None and (sg.get("cpu_usec") or {}).get(rec["mode"])]
+        if len(synced) >= 2:
+            first, last = synced[0], synced[-1]
+            span = last["synced"] - first["synced"]
+            used = (last["cpu_usec"][rec["mode"]] - first["cpu_usec"][rec["mode"]]) / 1e6
+            if span > 0:
+                stats.setdefault("cpu_steady", []).append(used / (span / 60.0))
         if rec.get("lvm_commands"):
             stats.setdefault("cmds_per_seg", []).append(rec["lvm_commands"] / max(1, len(segs)))
         stats.setdefault("segments", []).append(len(segs))
@@ -97,7 +104,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         ("duration", "whole move, device seen -> gone (median s)", "s"),
         ("copy", "kernel copy time, sum of segments (median s)", "s"),
         ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
-        ("cpu_per_min", "poller CPU seconds per minute of kernel copying (median)", "s"),
+        ("cpu_per_min", "poller CPU seconds per minute of kernel copying, whole move (median)", "s"),
+        ("cpu_steady", "poller CPU seconds per minute between first and last segment in sync (median)", "s"),
         ("cmds_per_seg", "LVM commands per segment (lvmove: all it ran)", ""),
     ]
     for key, label, unit in labels:
@@ -155,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.perf")
     parser.add_argument("--rounds", type=int, default=2, help="moves per mode (default 2)")
     parser.add_argument("--many", type=int, default=20, help="moves in flight for the status figure")
-    parser.add_argument("--segments", type=int, default=3, help="segments per move (8 MiB each)")
+    parser.add_argument("--segments", type=int, default=4, help="segments per move (8 MiB each)")
     parser.add_argument("--bps", type=int, default=512 * 1024, help="copy throttle, bytes/s (default 512 KiB/s)")
     parser.add_argument("--skip-guest", action="store_true", help="only the host figures")
     parser.add_argument("--keep", action="store_true", help="keep the guest's disks")
@@ -182,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             other.append((f"lvmove status --json, {status[0]['listed']} of {status[0]['moves']} moves (median s)",
                           fmt(lv, " s"), fmt(st, " s") + " (lvs)", ratio(lv, st)))
             other.append(("LVM report calls per status", str(status[0]["lvm_calls"]), "1 (lvs)", "-"))
+        parts = [r for r in records if r.get("kind") == "status_parts"]
+        for key, label in (("python", "  of which: python3 -c pass"),
+                           ("import", "  python3 -c 'import lvmove_hooks.cli'"),
+                           ("report", "  lvmove's one lvs report alone"),
+                           ("systemctl", "  its systemctl show alone")):
+            if parts:
+                other.append((label + " (median s)", fmt(median([r[key] for r in parts]), " s"), "", ""))
         print_table("Start and status", other)
     print_table("Generator", generator_rows())
     print(f"\nbench time: {time.monotonic() - started:.0f} s")

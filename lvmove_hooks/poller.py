@@ -38,12 +38,12 @@ log = logging.getLogger("lvmove.poller")
 
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
 TICK_MIN = 0.1  # ... as a segment nears its end (a quarter of its expected time left, within these bounds)
-TICK_MAX = 1.0
+TICK_MAX = 2.0
 WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
 WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
 SHARE_SECONDS = 2.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
-SHARE_MIN_SECONDS = 0.5  # ... and at most this often
+SHARE_MIN_SECONDS = 1.0  # ... and at most this often
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
