@@ -69,15 +69,17 @@ one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
         unit_cpu=$(consumed_s lvmove@bench-pvmove0.service "$since")
         lvm_cmds=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
             sed -n 's/^LVMOVE_LVM_COMMANDS=//p' | tail -n 1)
+        poll_mode=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
+            sed -n 's/^LVMOVE_POLL_MODE=//p' | tail -n 1)
     fi
     python3 - "$mode" "$round" "$t0" "$t1" "$cpu0" "$cpu1" "${unit_cpu:-0}" "${lvm_cmds:-}" "$OUT/mon.json" \
-        >> "$RESULTS" <<'PY'
+        "${poll_mode:-}" >> "$RESULTS" <<'PY'
 import json, sys
-mode, rnd, t0, t1, c0, c1, unit_cpu, cmds, mon = sys.argv[1:]
+mode, rnd, t0, t1, c0, c1, unit_cpu, cmds, mon, poll_mode = sys.argv[1:]
 m = json.load(open(mon))
 print(json.dumps({"kind": "move", "mode": mode, "round": int(rnd), "wall": float(t1) - float(t0),
                   "lvmpolld_cpu": (int(c1 or 0) - int(c0 or 0)) / 1e9, "unit_cpu": float(unit_cpu),
-                  "lvm_commands": int(cmds) if cmds else None, "monitor": m}))
+                  "lvm_commands": int(cmds) if cmds else None, "poll_mode": poll_mode, "monitor": m}))
 PY
     sums "$VG" lv1 lv2 lv3 > "$OUT/sums.after"
     cmp -s "$OUT/sums.$VG.before" "$OUT/sums.after" && check_pass "checksums-$mode-$round" || check_fail "checksums-$mode-$round"
