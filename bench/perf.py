@@ -151,6 +151,38 @@ def generator_rows(repeats: int = 15) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def status_host_rows(moves: int = 100, repeats: int = 5) -> list[tuple[str, str, str, str]]:
+    """`lvmove status --json` with `moves` moves in flight against the fake LVM (tests/fake): the time lvmove
+    itself adds (wall time minus the time its commands took, from its -v log), i.e. what it costs on top of
+    the one lvs report on a machine without emulation."""
+    sys.path.insert(0, str(REPO / "tests" / "fake"))
+    from fakesystem import FakeSystem
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = FakeSystem(Path(tmp))
+        for i in range(moves):
+            vg = f"m{i}"
+            fake.vg(vg, {f"/dev/m{i}a": f"7:{2 * i}", f"/dev/m{i}b": f"7:{2 * i + 1}"})
+            fake.lv(vg, "lv", [(f"/dev/m{i}a", 0, 1)])
+            fake.move(vg, f"/dev/m{i}a", [f"/dev/m{i}b"], rate_pe=0.0001)
+        env = {**fake.env, "LVMOVE_NO_IOCTL": "1"}
+        own, total, calls = [], [], 0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "lvmove_hooks", "-v", "status", "--json"], env=env,
+                                  capture_output=True, text=True, timeout=600, check=True)
+            wall = time.perf_counter() - start
+            listed = len(json.loads(done.stdout)["moves"])
+            spent = sum(float(line.split(" ok in ")[1].split("s:")[0]) for line in done.stderr.splitlines()
+                        if " ok in " in line)
+            calls = sum(1 for line in done.stderr.splitlines() if line.startswith("lvmove: run: lvm "))
+            own.append(wall - spent)
+            total.append(wall)
+    return [(f"lvmove status --json, {listed} moves, own time without its commands (host, fake LVM)",
+             fmt(median(own) * 1000, " ms", 0), "300 ms target", ratio(median(own), 0.300)),
+            ("  LVM report calls in that status", str(calls), "1", "-")]
+
+
 def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     header = ("figure", "lvmove", "stock", "lvmove/stock")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -165,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--many", type=int, default=20, help="moves in flight for the status figure")
     parser.add_argument("--segments", type=int, default=4, help="segments per move (8 MiB each)")
     parser.add_argument("--bps", type=int, default=512 * 1024, help="copy throttle, bytes/s (default 512 KiB/s)")
+    parser.add_argument("--many-host", type=int, default=100, help="moves for the host-side status figure")
     parser.add_argument("--skip-guest", action="store_true", help="only the host figures")
     parser.add_argument("--keep", action="store_true", help="keep the guest's disks")
     parser.add_argument("--results", type=Path, help="reuse a bench.jsonl instead of booting a guest")
@@ -199,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 other.append((label + " (median s)", fmt(median([r[key] for r in parts]), " s"), "", ""))
         print_table("Start and status", other)
     print_table("Generator", generator_rows())
+    print_table("Status on the host", status_host_rows(args.many_host))
     print(f"\nbench time: {time.monotonic() - started:.0f} s")
     return 0
 
