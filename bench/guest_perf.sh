@@ -49,7 +49,7 @@ one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
     since=$(date +%s)
     python3 "$SHARE/monitor.py" "$VG-pvmove0" --cgroup stock=/sys/fs/cgroup/system.slice/lvm2-lvmpolld.service \
         --cgroup lvmove=/sys/fs/cgroup/system.slice/system-lvmove.slice/lvmove@bench-pvmove0.service \
-        > "$OUT/mon.json" &
+        --poller "$VG/pvmove0=$src" > "$OUT/mon.json" &
     mon=$!
     cpu0=$(cpu_ns lvm2-lvmpolld.service)
     t0=$(date +%s.%N)

@@ -5,9 +5,12 @@ For every mirroring segment it records when the kernel reported it fully in sync
 on (LVM's checkpoint or finish committed), and when the device went away. With `--cgroup NAME=DIR` it also
 reads that cgroup's CPU usage (cpu.stat usage_usec) whenever a segment comes into sync, so the CPU spent
 between the first and the last in-sync moment (the steady copy, its checkpoints included, without start-up
-and finish) can be compared. Prints one JSON object.
+and finish) can be compared. With `--poller VG/LV=SRC_PV` it also notes, for each segment in sync, when
+an LVM poller of that move (lvpoll, or a forked `pvmove` poller; found as lvmove finds them) was first seen
+out of its sleep: "in sync -> poller awake" is the noticing, "awake -> moved on" is LVM's own checkpoint.
+Prints one JSON object.
 
-    monitor.py DMNAME [--appear-timeout S] [--cgroup NAME=DIR ...]
+    monitor.py DMNAME [--appear-timeout S] [--cgroup NAME=DIR ...] [--poller VG/LV=SRC_PV]
 """
 
 from __future__ import annotations
@@ -16,9 +19,23 @@ import json
 import sys
 import time
 
-from lvmove_hooks import dmioctl, dmstatus
+from lvmove_hooks import dmioctl, dmstatus, procscan
+from lvmove_hooks.names import parse_lvref
 
 PERIOD = 0.05
+FAST_PERIOD = 0.02  # while a segment is in sync and LVM has not moved on
+
+
+def poller_pids(ref_src: tuple[str, str] | None) -> list[int]:
+    """The move's LVM pollers now (one /proc scan)."""
+    if ref_src is None:
+        return []
+    ref, src = ref_src
+    return [p.pid for p in procscan.other_pollers(parse_lvref(ref), src, set())]
+
+
+def any_awake(pids: list[int]) -> bool:
+    return any(procscan.pid_alive(pid) and not procscan.is_sleeping(pid) for pid in pids)
 
 
 def cgroup_usec(path: str) -> int | None:
@@ -37,10 +54,16 @@ def main(argv: list[str]) -> int:
     name = argv[0]
     appear_timeout = 120.0
     cgroups: dict[str, str] = {}
+    poller: tuple[str, str] | None = None
+    pids: list[int] = []
+    rescan_at = 0.0
     rest = argv[1:]
     while rest:
         if rest[0] == "--appear-timeout":
             appear_timeout, rest = float(rest[1]), rest[2:]
+        elif rest[0] == "--poller":
+            ref, _, src = rest[1].partition("=")
+            poller, rest = (ref, src), rest[2:]
         elif rest[0] == "--cgroup":
             key, _, path = rest[1].partition("=")
             cgroups[key], rest = path, rest[2:]
@@ -76,7 +99,15 @@ def main(argv: list[str]) -> int:
         if current is not None and mirrors and mirrors[0].synced and current["synced"] is None:
             current["synced"] = now - seen
             current["cpu_usec"] = {group: cgroup_usec(path) for group, path in cgroups.items()}
-        time.sleep(PERIOD)
+        waiting = current is not None and current["synced"] is not None and current.get("moved_on") is None
+        if waiting and current is not None and poller is not None and current.get("poller_awake") is None:
+            if not pids or now >= rescan_at:  # find the pollers once per segment, then only read their state
+                pids, rescan_at = poller_pids(poller), now + 0.5
+            if any_awake(pids):
+                current["poller_awake"] = now - seen
+        elif not waiting:
+            pids = []
+        time.sleep(FAST_PERIOD if waiting else PERIOD)
     gone = time.monotonic() - seen
     print(json.dumps({"device": name, "appeared_wall": seen_wall, "duration": gone, "segments": segments}))
     return 0

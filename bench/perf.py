@@ -77,6 +77,10 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         segs = rec["monitor"].get("segments", [])
         lat = [s["moved_on"] - s["synced"] for s in segs if s.get("synced") is not None and s.get("moved_on")]
         stats.setdefault("checkpoint", []).extend(lat[:-1])
+        for sg in segs:
+            if sg.get("synced") is not None and sg.get("poller_awake") is not None and sg.get("moved_on"):
+                stats.setdefault("notice", []).append(max(0.0, sg["poller_awake"] - sg["synced"]))
+                stats.setdefault("lvm_work", []).append(sg["moved_on"] - max(sg["poller_awake"], sg["synced"]))
         if lat:
             stats.setdefault("finish", []).append(lat[-1])
         duration = rec["monitor"]["duration"]
@@ -101,6 +105,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     labels = [
         ("checkpoint", "segment in sync -> checkpoint committed (median s)", "s"),
         ("finish", "last segment in sync -> pvmove0 gone (median s)", "s"),
+        ("notice", "  of which: in sync -> LVM's poller out of its sleep (median s, all segments)", "s"),
+        ("lvm_work", "  and: poller out of its sleep -> table moved on, LVM's own work (median s)", "s"),
         ("duration", "whole move, device seen -> gone (median s)", "s"),
         ("copy", "kernel copy time, sum of segments (median s)", "s"),
         ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
