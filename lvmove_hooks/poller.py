@@ -37,8 +37,8 @@ from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
 log = logging.getLogger("lvmove.poller")
 
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
-TICK_MIN = 0.1  # ... as a segment nears its end (a quarter of its expected time left, within these bounds)
-TICK_MAX = 2.0
+TICK_MIN = 0.1  # ... as a segment nears its end (a third of its expected time left, within these bounds:
+TICK_MAX = 5.0  # a rate off by less than 3x still wakes lvmove before the segment is in sync)
 WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
 WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
@@ -438,7 +438,7 @@ class Poller:
         rate = self.meter.rate()
         if prog is None or not prog.mirroring or prog.segment_synced or not rate:
             return TICK
-        return min(TICK_MAX, max(TICK_MIN, prog.segment_left * 512 / rate / 4))
+        return min(TICK_MAX, max(TICK_MIN, prog.segment_left * 512 / rate / 3))
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
