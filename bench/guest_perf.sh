@@ -45,7 +45,7 @@ lvs -a --segments -o +devices "$VG"
 
 src=$P1 dst=$P2
 one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
-    local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds=""
+    local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds="" poll_mode=""
     since=$(date +%s)
     python3 "$SHARE/monitor.py" "$VG-pvmove0" --cgroup stock=/sys/fs/cgroup/system.slice/lvm2-lvmpolld.service \
         --cgroup lvmove=/sys/fs/cgroup/system.slice/system-lvmove.slice/lvmove@bench-pvmove0.service \

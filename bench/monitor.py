@@ -78,6 +78,7 @@ def main(argv: list[str]) -> int:
         time.sleep(0.01)
     seen = time.monotonic()
     seen_wall = time.time()
+    cpu_seen = {group: cgroup_usec(path) for group, path in cgroups.items()}
     segments: list[dict[str, object]] = []
     current: dict[str, object] | None = None
     while True:
@@ -109,7 +110,9 @@ def main(argv: list[str]) -> int:
             pids = []
         time.sleep(FAST_PERIOD if waiting else PERIOD)
     gone = time.monotonic() - seen
-    print(json.dumps({"device": name, "appeared_wall": seen_wall, "duration": gone, "segments": segments}))
+    cpu_gone = {group: cgroup_usec(path) for group, path in cgroups.items()}
+    print(json.dumps({"device": name, "appeared_wall": seen_wall, "duration": gone, "segments": segments,
+                      "cpu_usec_seen": cpu_seen, "cpu_usec_gone": cpu_gone}))
     return 0
 
 

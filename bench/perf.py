@@ -88,7 +88,13 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         copy_time = sum((s["synced"] - (segs[i - 1]["moved_on"] if i else 0.0))
                         for i, s in enumerate(segs) if s.get("synced") is not None)
         stats.setdefault("copy", []).append(copy_time)
-        cpu = rec["lvmpolld_cpu"] + (rec["unit_cpu"] if rec["mode"] == "lvmove" else 0.0)
+        # lvmpolld exits when idle, so its service counter can restart between moves: for stock, take the
+        # lvmpolld cgroup's usage from the device appearing to it going (the monitor's samples); for lvmove,
+        # the unit's own total (systemd's "Consumed ... CPU time", verification included).
+        seen_cpu = (rec["monitor"].get("cpu_usec_seen") or {}).get("stock") or 0
+        gone_cpu = (rec["monitor"].get("cpu_usec_gone") or {}).get("stock")
+        stock_cpu = (gone_cpu - seen_cpu) / 1e6 if gone_cpu is not None else rec["lvmpolld_cpu"]
+        cpu = rec["unit_cpu"] if rec["mode"] == "lvmove" else stock_cpu
         stats.setdefault("cpu", []).append(cpu)
         stats.setdefault("cpu_per_min", []).append(cpu / (copy_time / 60.0) if copy_time else 0.0)
         synced = [sg for sg in segs if sg.get("synced") is not None and (sg.get("cpu_usec") or {}).get(rec["mode"])]
