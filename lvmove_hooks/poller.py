@@ -221,6 +221,11 @@ class Poller:
         self.move = replace(current, baseline_on_source=self.move.baseline_on_source,
                             moved=current.moved or self.move.moved)
         if not current.active:
+            if self._poller_busy():
+                # LVM's finish removes the pvmove device before it commits the metadata without the pvmove
+                # LV: a poller out of its sleep is finishing, not deactivating. Read again once it is done.
+                self.next_reread = time.monotonic() + 1.0
+                return False
             raise Interrupted(
                 f"{self.move.ref} was deactivated while moving; the move is intact",
                 hint=f"resume it with 'lvmove start {self.move.ref}'",
@@ -233,6 +238,14 @@ class Poller:
                          f"{self.config.poll_interval}s", self.fields)
             self.kernel_watch = False
         return False
+
+    def _poller_busy(self) -> bool:
+        """Some poller of this move is alive and out of its sleep (at work: checking, checkpointing or
+        finishing)."""
+        if self.child is not None and self.child.poll() is None:
+            return True
+        other = self.other
+        return other is not None and procscan.pid_alive(other.pid) and not procscan.is_sleeping(other.pid)
 
     def _poller_elsewhere(self) -> bool:
         """Another process polls (or is about to poll) this LV: watch only."""

@@ -72,6 +72,20 @@ def test_run_kernel_watch_finishes_with_one_warm_poller_woken_per_segment(fake_s
     assert not (fake_system.rundir / "vg-pvmove0.json").exists(), "progress file left behind"
 
 
+def test_finish_window_is_not_taken_for_a_deactivation(fake_system: FakeSystem) -> None:
+    """LVM's finish removes the pvmove device a moment before it commits the metadata without the pvmove LV;
+    lvmove, reading LVM in that moment, sees an inactive move while the poller is at work: it waits."""
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["finish_window"] = 60.0  # 3 s real between the device going and the commit
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "completed:" in result.stdout
+    assert "deactivated" not in result.stderr
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_finished(fake_system)
+
+
 def test_run_kernel_watch_without_warm_poller_runs_one_lvpoll_per_segment(fake_system: FakeSystem) -> None:
     """LVM refuses the background poller (here: activation fails): lvpoll per segment, said in the log."""
     fake_system.standard()
