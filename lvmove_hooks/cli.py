@@ -89,13 +89,13 @@ def need_root(what: str) -> None:
 # ---- status ----------------------------------------------------------------------------------------------
 
 def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None = None) -> float | None:
-    """The unit's last reading, else the kernel's, else what lvs said."""
-    shared = statefile.read(move.ref.instance) or {}
-    if isinstance(shared.get("percent"), int | float):
-        return float(shared["percent"])
+    """The kernel's reading now, else the unit's last one, else what lvs said."""
     prog = lvm.kernel_progress(move, kernel, got)
     if prog is not None:
         return round(prog.percent, 2)
+    shared = statefile.read(move.ref.instance) or {}
+    if isinstance(shared.get("percent"), int | float):
+        return float(shared["percent"])
     return move.pvmove.copy_percent
 
 

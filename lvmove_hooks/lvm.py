@@ -228,8 +228,8 @@ def kernel_progress(move: Move, kernel: Kernel, got: KernelState | None = None) 
     if not move.active:
         return None
     got = got or kernel.read(move.dm_name)
-    if got is None or not got.uuid.startswith(move.pvmove.dm_uuid):
-        return None
+    if got is None or not got.uuid.startswith(move.pvmove.dm_uuid) or not got.live or not got.table.strip():
+        return None  # not there, another move's, or no live table (nothing copies)
     sources = frozenset(d for d in (devnum(move.source),) if d)
     return dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status), sources)
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -42,8 +44,8 @@ TICK_MAX = 5.0  # a rate off by less than 3x still wakes lvmove before the segme
 WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
 WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
-SHARE_SECONDS = 2.0  # rewrite STATUS= and /run/lvmove state at least this often, else only on change
-SHARE_MIN_SECONDS = 1.0  # ... and at most this often
+NOTIFY_SECONDS = 2.0  # STATUS= (systemctl status) at most this often
+STATE_SECONDS = 10.0  # /run/lvmove/<instance>.json (rate and ETA for lvmove status/watch) at most this often
 PROC_SCAN_SECONDS = 5.0  # how often to look for other pollers while none is known
 REREAD_SECONDS = 5.0  # at most one lvs per this many seconds while the device is missing
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before scanning again
@@ -82,6 +84,7 @@ class Poller:
     other: procscan.Process | None = None
     next_scan: float = 0.0
     meter: RateMeter = field(default_factory=RateMeter)
+    changes: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=8))  # (when, sectors done)
     last_journal: float = 0.0
     last_journal_percent: float = -100.0
     progress: dmstatus.Progress | None = None
@@ -89,8 +92,9 @@ class Poller:
     source_devs: frozenset[str] = frozenset()
     reread_now: bool = True
     volumes: list[LogicalVolume] | None = None  # the VG as last read, kept for the verification
-    last_line: str = ""
-    last_write: float = 0.0
+    last_write: float = -1e9
+    last_state: float = -1e9
+    last_look: float = 0.0
     handover_until: float = 0.0
     next_reread: float = 0.0
     other_wakeable: bool = False  # `other` is LVM's forked background poller: SIGCHLD ends its sleep
@@ -100,6 +104,7 @@ class Poller:
     woke_at: float = 0.0
     wakes: int = 0
     warm_used: bool = False
+    wake_pipe: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.kernel_watch = self.config.watch_kernel
@@ -111,6 +116,7 @@ class Poller:
         """Return when the move (by UUID) is gone; raise Interrupted/Degraded/CommandFailed otherwise."""
         if not self.kernel.direct and self.kernel_watch:
             log.info("%s: no DM ioctl access; reading the kernel through dmsetup", self.move.ref)
+        previous_fd = self._open_wake_pipe()
         try:
             while True:
                 self._check_requests()
@@ -127,6 +133,7 @@ class Poller:
                         self._spawn()
                 self._pause()
         finally:
+            self._close_wake_pipe(previous_fd)
             self._stop_child()
             self._stop_warm()
             self.kernel.close()
@@ -177,21 +184,28 @@ class Poller:
         size = move.size or prog.total * 512
         done = size * prog.percent / 100.0
         self.meter.add(now, done)
+        if not self.changes or prog.done != self.changes[-1][1]:
+            # The count changed somewhere since the last look: take the midpoint.
+            seen = (self.last_look + now) / 2 if self.last_look else now
+            self.changes.append((seen, prog.done))
+        self.last_look = now
+        if now - self.last_write < NOTIFY_SECONDS:
+            return  # told a moment ago: keep the tick cheap
         rate = self.meter.rate()
         remaining = eta(done, size, rate)
         line = status_line(str(move.ref), prog.percent, done, size, remaining)
         poller = self.other.describe() if self.other else ("lvmove" if self.child or self.kernel_watch else "")
         if self.other:
             line += f" (polled by pid {self.other.pid})"
-        if now - self.last_write < (SHARE_SECONDS if line == self.last_line else SHARE_MIN_SECONDS):
-            return  # nothing new to tell, or told a moment ago: keep the tick cheap
-        self.last_line, self.last_write = line, now
+        self.last_write = now
         report.notify(f"STATUS={line}")
-        statefile.write(move.ref.instance, {
-            "vg": move.ref.vg, "lv": move.ref.lv, "uuid": move.uuid, "percent": round(prog.percent, 2),
-            "done_bytes": int(done), "size_bytes": size, "rate_bytes_per_s": rate, "eta_seconds": remaining,
-            "poller": poller,
-        })
+        if now - self.last_state >= STATE_SECONDS:
+            self.last_state = now
+            statefile.write(move.ref.instance, {
+                "vg": move.ref.vg, "lv": move.ref.lv, "uuid": move.uuid, "percent": round(prog.percent, 2),
+                "done_bytes": int(done), "size_bytes": size, "rate_bytes_per_s": rate,
+                "eta_seconds": remaining, "poller": poller,
+            })
         if now - self.last_journal >= self.config.progress_interval or (
             prog.percent - self.last_journal_percent >= 5.0 and now - self.last_journal >= 2.0
         ):
@@ -447,16 +461,53 @@ class Poller:
         self._sleep(self._tick())
 
     def _tick(self) -> float:
+        """The kernel reports copy progress in whole regions, so the copy is ahead of what it says by the time
+        since the last change times the rate: predict when the segment's last region completes from the
+        moments the count changed, and look again at a third of the time still to go."""
         prog = self.progress
-        rate = self.meter.rate()
-        if prog is None or not prog.mirroring or prog.segment_synced or not rate:
+        if prog is None or not prog.mirroring or prog.segment_synced or len(self.changes) < 2:
             return TICK
-        return min(TICK_MAX, max(TICK_MIN, prog.segment_left * 512 / rate / 3))
+        (t0, d0), (t1, d1) = self.changes[0], self.changes[-1]
+        if t1 <= t0 or d1 <= d0:
+            return TICK
+        rate = (d1 - d0) / (t1 - t0)  # sectors per second, between changes of the count
+        left = prog.segment_left / rate - (time.monotonic() - t1)
+        return min(TICK_MAX, max(TICK_MIN, left / 3))
 
     def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while not self.stop.requested and time.monotonic() < end:
-            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+        """Sleep, but wake at once on a stop signal (the handler's byte arrives on the wake-up pipe)."""
+        if self.wake_pipe is None:
+            end = time.monotonic() + seconds
+            while not self.stop.requested and time.monotonic() < end:
+                time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            return
+        if self.stop.requested:
+            return
+        ready, _, _ = select.select([self.wake_pipe[0]], [], [], seconds)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self.wake_pipe[0], 64)
+
+    def _open_wake_pipe(self) -> int | None:
+        """Route signals to a pipe (signal.set_wakeup_fd) so that _sleep() needs no periodic wake-ups.
+        Returns the previous wake-up fd to restore, or None when that is not possible (not the main thread)."""
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            previous = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:
+            os.close(r)
+            os.close(w)
+            return None
+        self.wake_pipe = (r, w)
+        return previous
+
+    def _close_wake_pipe(self, previous: int | None) -> None:
+        if self.wake_pipe is None:
+            return
+        signal.set_wakeup_fd(previous if previous is not None else -1)
+        for fd in self.wake_pipe:
+            os.close(fd)
+        self.wake_pipe = None
 
 
     def stats(self) -> dict[str, str]:

@@ -84,7 +84,10 @@ def test_status_json_percent_and_activity_without_a_unit(fake_system: FakeSystem
     assert rows["vg/pvmove0"]["active"] is True
 
 
-def test_status_json_prefers_the_units_progress_file(fake_system: FakeSystem, capsys: Capsys) -> None:
+def test_status_json_takes_percent_from_the_kernel_and_rate_from_the_unit(fake_system: FakeSystem,
+                                                                          capsys: Capsys) -> None:
+    """The unit rewrites its progress file only every few seconds: the percent comes from the kernel now,
+    rate and ETA from the file; the file's percent only when the kernel cannot be read."""
     fake_system.standard(fixed_pe=2)
     fake_system.rundir.mkdir()
     (fake_system.rundir / "vg-pvmove0.json").write_text(json.dumps({
@@ -93,7 +96,12 @@ def test_status_json_prefers_the_units_progress_file(fake_system: FakeSystem, ca
     result = inproc(capsys, "status", "--json", "vg/pvmove0")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)["moves"]
-    assert (row["percent"], row["rate_bytes_per_s"], row["eta_seconds"]) == (42.5, 1048576, 28)
+    assert (row["rate_bytes_per_s"], row["eta_seconds"]) == (1048576, 28)
+    assert row["percent"] == pytest.approx(16.67, abs=0.01)  # the kernel's, not the file's 42.5
+    fake_system.set_move(dm="nolive")  # no live table: nothing to read in the kernel
+    result = inproc(capsys, "status", "--json", "vg/pvmove0")
+    (row,) = json.loads(result.stdout)["moves"]
+    assert row["percent"] == 42.5
 
 
 def test_status_text(fake_system: FakeSystem, capsys: Capsys) -> None:
