@@ -20,12 +20,17 @@ _SPEC = struct.Struct("=QQiI16s")
 _VERSION = (4, 0, 0)
 _IOC_TYPE = 0xFD
 _DEV_STATUS = 7
+_DEV_WAIT = 8
 _TABLE_STATUS = 12
 STATUS_TABLE_FLAG = 1 << 4
 SUSPEND_FLAG = 1 << 1
 ACTIVE_PRESENT_FLAG = 1 << 5
 BUFFER_FULL_FLAG = 1 << 8
 _MAX_BUFFER = 1 << 20
+# CPython's fcntl.ioctl() releases the GIL only for a mutable buffer of at most 1024 bytes (it copies it
+# into its own); with a larger one it calls ioctl() holding the GIL. A blocking DM_DEV_WAIT must therefore
+# use a small buffer, or it freezes every thread of the process until the event.
+WAIT_BUFFER = 1000
 
 
 def _iowr(nr: int) -> int:
@@ -46,12 +51,12 @@ class DmState:
     live: bool
 
 
-def encode(name: str, flags: int, size: int) -> bytearray:
+def encode(name: str, flags: int, size: int, event_nr: int = 0) -> bytearray:
     raw = name.encode()
     if len(raw) >= 128:
         raise DmIoctlError(f"dm name too long: {name!r}")
     buf = bytearray(size)
-    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, 0, 0, 0, raw, b"", b"")
+    _HEADER.pack_into(buf, 0, *_VERSION, size, _HEADER.size, 0, 0, flags, event_nr, 0, 0, raw, b"", b"")
     return buf
 
 
@@ -113,6 +118,22 @@ class DmControl:
             bool(flags & SUSPEND_FLAG),
             bool(flags & ACTIVE_PRESENT_FLAG),
         )
+
+    def wait_event(self, name: str, event_nr: int) -> bool:
+        """Block in the kernel (DM_DEV_WAIT, no CPU, GIL released) until the device's event counter moves
+        past `event_nr`: dm-raid1 raises an event when a mirror becomes fully in sync, and on a leg error.
+        Returns at once if that happened already; True on an event (or a signal), False when the device is
+        gone."""
+        buf = encode(name, 0, WAIT_BUFFER, event_nr)
+        try:
+            fcntl.ioctl(self.fd, _iowr(_DEV_WAIT), buf, True)
+        except OSError as exc:
+            if exc.errno == 6:  # ENXIO: no such device
+                return False
+            if exc.errno == 4:  # EINTR: a signal; let the caller look
+                return True
+            raise
+        return True
 
 
 

@@ -186,6 +186,7 @@ class KernelState:
     uuid: str
     live: bool = True  # a live table is loaded
     suspended: bool = False
+    event_nr: int | None = None  # the device's event counter (DM ioctls only)
 
 
 class Kernel:
@@ -211,10 +212,21 @@ class Kernel:
                 if state is None:
                     return None
                 return KernelState(state.table, state.status, state.uuid, state.live,
-                                   state.suspended)
+                                   state.suspended, state.event_nr)
         info = dm_info(name)
         got = dm_table_status(name) if info.exists else None
         return None if got is None else KernelState(got[0], got[1], info.uuid, info.live, info.suspended)
+
+    def wait_event(self, name: str, event_nr: int) -> bool:
+        """See dmioctl.DmControl.wait_event; opens its own control fd (it may block for a long time in a
+        helper thread). False when events cannot be waited for here."""
+        control = dmioctl.open_control()
+        if control is None:
+            return False
+        try:
+            return control.wait_event(name, event_nr)
+        finally:
+            control.close()
 
     def close(self) -> None:
         if self.control is not None:

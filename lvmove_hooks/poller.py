@@ -3,7 +3,8 @@
 LVM's own poll loop makes every metadata change; lvmove decides when it looks:
 - **kernel-watch with a warm poller** (default): lvmove has LVM fork its background poller once
   (`pvmove -b -i WARM_INTERVAL SRC`, without lvmpolld) and reads the pvmove device's mirror status from the
-  kernel (DM ioctl, no VG lock), more often as a segment nears its end. When a segment is fully in sync it
+  kernel (DM ioctl, no VG lock) and waits for the device's DM event (dm-raid1 raises one when a mirror is
+  in sync), else looks more often as a segment nears its end. When a segment is fully in sync it
   ends the poller's sleep with SIGCHLD (a signal the forked poller handles, so it checks at once instead
   of exiting): the same warm process checkpoints, or finishes, with no new LVM process per segment.
 - **kernel-watch with one lvpoll per segment** (when the warm poller cannot be had: no source PV device,
@@ -25,6 +26,7 @@ import select
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ log = logging.getLogger("lvmove.poller")
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
 TICK_MIN = 0.1  # ... as a segment nears its end (a third of its expected time left, within these bounds:
 TICK_MAX = 5.0  # a rate off by less than 3x still wakes lvmove before the segment is in sync)
+EVENT_TICK = 5.0  # while a DM event wait is armed: the loop wakes on the event; this only refreshes progress
 WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
 WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
@@ -105,6 +108,9 @@ class Poller:
     wakes: int = 0
     warm_used: bool = False
     wake_pipe: tuple[int, int] | None = None
+    waiter: threading.Thread | None = None  # blocked in DM_DEV_WAIT until the mirror raises an event
+    events_ok: bool = True  # False once a wait failed: predicted ticks only
+    events_seen: int = 0
 
     def __post_init__(self) -> None:
         self.kernel_watch = self.config.watch_kernel
@@ -168,6 +174,8 @@ class Poller:
         prog = dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status),
                                  self.source_devs)
         self.progress = prog
+        if got.event_nr is not None and prog.mirroring and not prog.segment_synced:
+            self._arm_event_wait(got.event_nr)
         if prog.bad_legs:
             legs = ", ".join(f"{lvm.devname(dev)} ({what})" for dev, what in prog.bad_legs)
             self._stop_child()
@@ -451,6 +459,35 @@ class Poller:
             time.sleep(0.02)
         self._reap(stopped=True)
 
+    def _arm_event_wait(self, event_nr: int) -> None:
+        """Wait for the mirror's next DM event in a helper thread (the ioctl releases the GIL), which wakes
+        the loop through the wake-up pipe: the segment coming into sync is seen at once, without ticking."""
+        if not (self.events_ok and self.kernel_watch and self.wake_pipe is not None):
+            return
+        if self.waiter is not None and self.waiter.is_alive():
+            return
+        name = self.move.dm_name
+        writer = os.dup(self.wake_pipe[1])  # its own fd: never a reused number after the loop has closed
+
+        def wait() -> None:
+            try:
+                if not self.kernel.wait_event(name, event_nr):
+                    log.debug("%s: no event: device gone or no DM access", name)
+            except OSError as exc:
+                self.events_ok = False
+                log.warning("%s: waiting for DM events failed (%s); predicting the segment's end instead",
+                            name, exc)
+            self.events_seen += 1
+            try:
+                os.write(writer, b"e")
+            except OSError:
+                pass
+            finally:
+                os.close(writer)
+
+        self.waiter = threading.Thread(target=wait, name="dm-event", daemon=True)
+        self.waiter.start()
+
     def _pause(self) -> None:
         """Wait for the next look: short while lvmove drives LVM (shorter as a segment nears its end), longer
         while another process polls. (A blocking DM_DEV_WAIT in a helper thread was tried and froze the loop
@@ -458,7 +495,8 @@ class Poller:
         if self.other is not None and not self.other_wakeable:
             self._sleep(WATCH_TICK)
             return
-        self._sleep(self._tick())
+        armed = self.waiter is not None and self.waiter.is_alive()
+        self._sleep(EVENT_TICK if armed else self._tick())
 
     def _tick(self) -> float:
         """The kernel reports copy progress in whole regions, so the copy is ahead of what it says by the time
@@ -521,7 +559,8 @@ class Poller:
         else:
             mode = "watched"
         return {"LVMOVE_POLL_MODE": mode, "LVMOVE_POLLER_WAKES": str(self.wakes),
-                "LVMOVE_LVPOLL_RUNS": str(self.spawns)}
+                "LVMOVE_LVPOLL_RUNS": str(self.spawns), "LVMOVE_DM_EVENTS": str(self.events_seen),
+                "LVMOVE_DM_EVENTS_OK": "1" if self.events_ok and self.events_seen else "0"}
 
 
 class _Gone(Exception):

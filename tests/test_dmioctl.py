@@ -50,3 +50,13 @@ def test_unusable_without_control(monkeypatch: object) -> None:
     finally:
         del os.environ["LVMOVE_NO_IOCTL"]
     assert struct.calcsize("=Q") == 8
+
+
+def test_event_wait_buffer_lets_cpython_release_the_gil() -> None:
+    """fcntl.ioctl() drops the GIL only for buffers of at most 1024 bytes: a blocking DM_DEV_WAIT with a
+    larger one froze the whole process (seen in the guest). The wait must fit, and carry the event number."""
+    assert dmioctl._HEADER.size < dmioctl.WAIT_BUFFER <= 1024
+    buf = dmioctl.encode("vg-pvmove0", 0, dmioctl.WAIT_BUFFER, event_nr=41)
+    fields = dmioctl._HEADER.unpack_from(buf, 0)
+    assert fields[3] == dmioctl.WAIT_BUFFER and fields[8] == 41
+    assert dmioctl._iowr(dmioctl._DEV_WAIT) == 0xC138FD08  # DM_DEV_WAIT as in linux/dm-ioctl.h
