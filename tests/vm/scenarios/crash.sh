@@ -50,7 +50,7 @@ else check_fail unit-reported-progress "no % in StatusText, no progress journal 
 check unit-journal-started unit_has_msg "$UNIT" "$MSG_STARTED"
 check unit-journal-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
 # How the unit polled (LVMOVE_POLL_MODE, LVMOVE_POLLER_WAKES on its completion entry).
-journalctl -b -u "$UNIT" -o export --no-pager | grep -aE '^LVMOVE_(POLL_MODE|POLLER_WAKES|LVPOLL_RUNS|LVM_COMMANDS)=' \
+journalctl -b -u "$UNIT" -o export --no-pager | grep -aE '^LVMOVE_(POLL_MODE|POLLER_WAKES|LVPOLL_RUNS|LVM_COMMANDS|DM_EVENTS|DM_EVENTS_OK)=' \
     > "$OUT/poll-mode.txt"
 log "poll mode: $(tr '\n' ' ' < "$OUT/poll-mode.txt")"
 if [ "${EXPECT_WARM:-0}" = 1 ]; then
