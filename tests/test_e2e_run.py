@@ -110,14 +110,7 @@ def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_checkpoint(fake_system, proc)
     assert fake_system.running_lvm(), "no warm poller running"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 6, err
-    assert "completed" not in out
-    assert len(fake_system.events("lvpoll-interrupted")) == 1
-    assert_lvpolls_stopped_safely(fake_system)
-    assert_intact(fake_system)
-    resume_and_finish(fake_system)
+    stop_then_resume(fake_system, proc, signal.SIGINT)
 
 
 def test_run_wakes_a_users_background_poller_instead_of_starting_one(fake_system: FakeSystem) -> None:
@@ -360,6 +353,19 @@ def test_run_notices_its_move_was_replaced_by_a_new_pvmove0(fake_system: FakeSys
 
 # ---- stopping the unit ----------------------------------------------------------------------------------------
 
+def stop_then_resume(fake: FakeSystem, proc: subprocess.Popen[str], signum: int) -> None:
+    """The unit's stop signal: lvmove exits 6 having interrupted LVM's poller only in its sleep, the move is
+    intact, and the next run finishes it."""
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 6, err
+    assert "completed" not in out
+    assert len(fake.events("lvpoll-interrupted")) == 1
+    assert_lvpolls_stopped_safely(fake)
+    assert_intact(fake)
+    resume_and_finish(fake)
+
+
 def resume_and_finish(fake: FakeSystem) -> None:
     with fake.edit() as state:
         state["lvpoll_work"] = 0.0
@@ -404,11 +410,4 @@ def test_sigterm_interval_mode_stops_lvpoll_in_its_sleep_and_resumes(fake_system
         state["lvpoll_work"] = 4.0
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_checkpoint(fake_system, proc)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 6, err
-    assert "completed" not in out
-    assert len(fake_system.events("lvpoll-interrupted")) == 1
-    assert_lvpolls_stopped_safely(fake_system)
-    assert_intact(fake_system)
-    resume_and_finish(fake_system)
+    stop_then_resume(fake_system, proc, signal.SIGTERM)
