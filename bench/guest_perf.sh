@@ -131,11 +131,13 @@ wait_no_pvmove "$VG" 300 || die "resume move did not end"
 # lvmove status with MANY moves in flight: MANY small VGs on loop devices, every move set up and left unpolled.
 cmd systemctl mask --runtime lvmove@.service > /dev/null; systemctl stop "lvmove@*" 2>/dev/null
 req throttle 0
-mkdir -p /dev/shm/pv
+# Sparse files on the root disk (not /dev/shm: 100 moves copying in tmpfs, cached twice through the loop
+# devices, ran the 1-GiB guest out of memory), direct I/O so the loop devices add no second page cache.
+mkdir -p /var/tmp/pv
 loops=()
 for i in $(seq 1 $((2 * MANY))); do
-    truncate -s 12M "/dev/shm/pv/$i"
-    loops+=("$(losetup --show -f "/dev/shm/pv/$i")")
+    truncate -s 12M "/var/tmp/pv/$i"
+    loops+=("$(losetup --show --direct-io=on -f "/var/tmp/pv/$i")")
 done
 cmd pvcreate -q -y "${loops[@]}" > /dev/null || die "pvcreate loops"
 made=0
