@@ -5,7 +5,8 @@ For every mirroring segment it records when the kernel reported it fully in sync
 on (LVM's checkpoint or finish committed), and when the device went away. With `--cgroup NAME=DIR` it also
 reads that cgroup's CPU usage (cpu.stat usage_usec) whenever a segment comes into sync, so the CPU spent
 between the first and the last in-sync moment (the steady copy, its checkpoints included, without start-up
-and finish) can be compared. With `--poller VG/LV=SRC_PV` it also notes, for each segment in sync, when
+and finish) can be compared, and each live process's CPU ticks in that cgroup (proc_ticks). With
+`--poller VG/LV=SRC_PV` it also notes, for each segment in sync, when
 an LVM poller of that move (lvpoll, or a forked `pvmove` poller; found as lvmove finds them) was first seen
 out of its sleep: "in sync -> poller awake" is the noticing, "awake -> moved on" is LVM's own checkpoint.
 Prints one JSON object.
@@ -48,6 +49,27 @@ def cgroup_usec(path: str) -> int | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def process_ticks(path: str) -> dict[str, int]:
+    """CPU clock ticks (user + system) of each live process in the cgroup, keyed "comm[pid]": where the
+    cgroup's usage goes (lvmove's Python against LVM's poller)."""
+    ticks: dict[str, int] = {}
+    try:
+        with open(f"{path}/cgroup.procs", encoding="ascii") as procs:
+            pids = [int(line) for line in procs if line.strip()]
+    except (OSError, ValueError):
+        return ticks
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        ticks[f"{comm}[{pid}]"] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
 
 
 def main(argv: list[str]) -> int:
@@ -100,6 +122,7 @@ def main(argv: list[str]) -> int:
         if current is not None and mirrors and mirrors[0].synced and current["synced"] is None:
             current["synced"] = now - seen
             current["cpu_usec"] = {group: cgroup_usec(path) for group, path in cgroups.items()}
+            current["proc_ticks"] = {group: process_ticks(path) for group, path in cgroups.items()}
         waiting = current is not None and current["synced"] is not None and current.get("moved_on") is None
         if waiting and current is not None and poller is not None and current.get("poller_awake") is None:
             if not pids or now >= rescan_at:  # find the pollers once per segment, then only read their state

@@ -54,6 +54,7 @@ def run_guest(rounds: int, many: int, keep: bool, segments: int, bps: int) -> li
     run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag="bench",
                   env={"ROUNDS": str(rounds), "MANY": str(many), "SEGMENTS": str(segments), "BPS": str(bps)})
     shutil.copy2(HERE / "monitor.py", run.guest.share / "monitor.py")
+    shutil.copy2(HERE / "many_moves.py", run.guest.share / "many_moves.py")
     shutil.copy2(HERE / "guest_perf.sh", run.guest.share / "bench.sh")  # the harness runs <name>.sh
     try:
         marker = run.phase(1, "RUNNER-END", timeout=3600)
@@ -104,6 +105,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             used = (last["cpu_usec"][rec["mode"]] - first["cpu_usec"][rec["mode"]]) / 1e6
             if span > 0:
                 stats.setdefault("cpu_steady", []).append(used / (span / 60.0))
+                for kind, share in process_split(first, last, rec["mode"]).items():
+                    stats.setdefault(f"steady_{kind}", []).append(share / (span / 60.0))
         if rec.get("lvm_commands"):
             stats.setdefault("cmds_per_seg", []).append(rec["lvm_commands"] / max(1, len(segs)))
         stats.setdefault("segments", []).append(len(segs))
@@ -118,6 +121,8 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
         ("cpu_per_min", "poller CPU seconds per minute of kernel copying, whole move (median)", "s"),
         ("cpu_steady", "poller CPU seconds per minute between first and last segment in sync (median)", "s"),
+        ("steady_python", "  of which: lvmove's Python (live processes)", "s"),
+        ("steady_lvm", "  and: LVM's poller processes (live; lvpoll for stock, the warm poller for lvmove)", "s"),
         ("cmds_per_seg", "LVM commands per segment (lvmove: all it ran)", ""),
     ]
     for key, label, unit in labels:
@@ -125,6 +130,20 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         b = median(by_mode["stock"].get(key, []))
         rows.append((label, fmt(a, unit), fmt(b, unit), ratio(a, b)))
     return rows
+
+
+def process_split(first: dict[str, Any], last: dict[str, Any], mode: str) -> dict[str, float]:
+    """CPU seconds between two in-sync moments by kind of process ("python", "lvm"), from the monitor's
+    per-process ticks (processes alive at both moments; forked helpers that ended are not in it)."""
+    a = (first.get("proc_ticks") or {}).get(mode) or {}
+    b = (last.get("proc_ticks") or {}).get(mode) or {}
+    hz = os.sysconf("SC_CLK_TCK")
+    split: dict[str, float] = {}
+    for key, ticks in b.items():
+        if key in a:
+            kind = "python" if key.startswith("python") or key.startswith("lvmove") else "lvm"
+            split[kind] = split.get(kind, 0.0) + (ticks - a[key]) / hz
+    return split
 
 
 # ---- host part: the generator ---------------------------------------------------------------------------
@@ -190,8 +209,9 @@ def status_host_rows(moves: int = 100, repeats: int = 5) -> list[tuple[str, str,
             calls = sum(1 for line in done.stderr.splitlines() if line.startswith("lvmove: run: lvm "))
             own.append(wall - spent)
             total.append(wall)
+    own_median = statistics.median(own)
     return [(f"lvmove status --json, {listed} moves, own time without its commands (host, fake LVM)",
-             fmt(median(own) * 1000, " ms", 0), "300 ms target", ratio(median(own), 0.300)),
+             fmt(own_median * 1000, " ms", 0), "300 ms target", ratio(own_median, 0.300)),
             ("  LVM report calls in that status", str(calls), "1", "-")]
 
 
@@ -235,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             other.append((f"lvmove status --json, {status[0]['listed']} of {status[0]['moves']} moves (median s)",
                           fmt(lv, " s"), fmt(st, " s") + " (lvs)", ratio(lv, st)))
             other.append(("LVM report calls per status", str(status[0]["lvm_calls"]), "1 (lvs)", "-"))
+        for setup in (r for r in records if r.get("kind") == "many_setup"):
+            other.append((f"  set-up: {setup['made']} of {setup['asked']} moves ({setup['workers']} at once)",
+                          fmt(setup["seconds"], " s", 0), "", ""))
         parts = [r for r in records if r.get("kind") == "status_parts"]
         for key, label in (("python", "  of which: python3 -c pass"),
                            ("import", "  python3 -c 'import lvmove_hooks.cli'"),

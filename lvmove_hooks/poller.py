@@ -43,7 +43,9 @@ log = logging.getLogger("lvmove.poller")
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
 TICK_MIN = 0.1  # ... as a segment nears its end (a third of its expected time left, within these bounds:
 TICK_MAX = 5.0  # a rate off by less than 3x still wakes lvmove before the segment is in sync)
-EVENT_TICK = 5.0  # while a DM event wait is armed: the loop wakes on the event; this only refreshes progress
+# While a DM event wait is armed the loop wakes on the event; this tick only refreshes STATUS= and the progress
+# file (`lvmove status`/`watch` read the kernel themselves) and notices a poller that died: LVM's own interval.
+EVENT_TICK = 15.0
 WARM_INTERVAL = 300  # the warm poller's own interval: lvmove wakes it; this only guards against lvmove dying
 WARM_LAUNCH_LIMIT = 3  # warm poller launches per unit start before settling for lvpoll per segment
 WATCH_TICK = 2.0  # the same while another process polls (only progress to report)
@@ -489,9 +491,9 @@ class Poller:
         self.waiter.start()
 
     def _pause(self) -> None:
-        """Wait for the next look: short while lvmove drives LVM (shorter as a segment nears its end), longer
-        while another process polls. (A blocking DM_DEV_WAIT in a helper thread was tried and froze the loop
-        in the guest.)"""
+        """Wait for the next look: EVENT_TICK while the DM event wait is armed (the event ends the wait);
+        otherwise predicted ticks, shorter as a segment nears its end; WATCH_TICK while another process polls
+        and cannot be woken."""
         if self.other is not None and not self.other_wakeable:
             self._sleep(WATCH_TICK)
             return

@@ -39,7 +39,7 @@ python3 -m pip install -q "${pip_packages[@]}" 2>/dev/null \
 status=0
 if [ "$want_fast" = 1 ]; then
   echo "== lint: ruff, mypy --strict"
-  python3 -m ruff check lvmove_hooks tests generators/lvmove-generator || status=1
+  python3 -m ruff check lvmove_hooks tests bench generators/lvmove-generator || status=1
   python3 -m mypy || status=1
   echo "== fast suite"
   python3 -m pytest -p no:cacheprovider -m "not vm and not packaging" tests || status=1
