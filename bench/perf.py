@@ -103,6 +103,13 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             first, last = synced[0], synced[-1]
             span = last["synced"] - first["synced"]
             used = (last["cpu_usec"][rec["mode"]] - first["cpu_usec"][rec["mode"]]) / 1e6
+            # The same CPU per minute the kernel spent copying in that span (the segments after the first):
+            # stock's span also holds its slower checkpoints, so per wall minute flatters the slower poller.
+            i0, i1 = segs.index(first), segs.index(last)
+            copying = sum(segs[i]["synced"] - segs[i - 1]["moved_on"] for i in range(i0 + 1, i1 + 1))
+            if copying > 0:
+                stats.setdefault("cpu_steady_copy", []).append(used / (copying / 60.0))
+                stats.setdefault("cpu_per_seg", []).append(used / (i1 - i0))
             if span > 0:
                 stats.setdefault("cpu_steady", []).append(used / (span / 60.0))
                 for kind, share in process_split(first, last, rec["mode"]).items():
@@ -120,7 +127,10 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         ("copy", "kernel copy time, sum of segments (median s)", "s"),
         ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
         ("cpu_per_min", "poller CPU seconds per minute of kernel copying, whole move (median)", "s"),
-        ("cpu_steady", "poller CPU seconds per minute between first and last segment in sync (median)", "s"),
+        ("cpu_steady_copy", "poller CPU s per minute of kernel copying, first to last segment in sync (median)",
+         "s"),
+        ("cpu_per_seg", "  the same per segment (one checkpoint each; median s)", "s"),
+        ("cpu_steady", "  the same per wall minute (median)", "s"),
         ("steady_python", "  of which: lvmove's Python (live processes)", "s"),
         ("steady_lvm", "  and: LVM's poller processes (live; lvpoll for stock, the warm poller for lvmove)", "s"),
         ("cmds_per_seg", "LVM commands per segment (lvmove: all it ran)", ""),
@@ -184,8 +194,8 @@ def generator_rows(repeats: int = 15) -> list[tuple[str, str, str, str]]:
 
 def status_host_rows(moves: int = 100, repeats: int = 5) -> list[tuple[str, str, str, str]]:
     """`lvmove status --json` with `moves` moves in flight against the fake LVM (tests/fake): the time lvmove
-    itself adds (wall time minus the time its commands took, from its -v log), i.e. what it costs on top of
-    the one lvs report on a machine without emulation."""
+    itself adds (wall time minus the longer of its two concurrent commands, from its -v log), i.e. what it
+    costs on top of the one lvs report on a machine without emulation."""
     sys.path.insert(0, str(REPO / "tests" / "fake"))
     from fakesystem import FakeSystem
 
@@ -204,13 +214,14 @@ def status_host_rows(moves: int = 100, repeats: int = 5) -> list[tuple[str, str,
                                   capture_output=True, text=True, timeout=600, check=True)
             wall = time.perf_counter() - start
             listed = len(json.loads(done.stdout)["moves"])
-            spent = sum(float(line.split(" ok in ")[1].split("s:")[0]) for line in done.stderr.splitlines()
-                        if " ok in " in line)
+            # Its report and its systemctl show run at once: the longer of the two is what they add.
+            spent = max((float(line.split(" ok in ")[1].split("s:")[0]) for line in done.stderr.splitlines()
+                         if " ok in " in line), default=0.0)
             calls = sum(1 for line in done.stderr.splitlines() if line.startswith("lvmove: run: lvm "))
             own.append(wall - spent)
             total.append(wall)
     own_median = statistics.median(own)
-    return [(f"lvmove status --json, {listed} moves, own time without its commands (host, fake LVM)",
+    return [(f"lvmove status --json, {listed} moves, own time: wall minus its longer command (host, fake LVM)",
              fmt(own_median * 1000, " ms", 0), "300 ms target", ratio(own_median, 0.300)),
             ("  LVM report calls in that status", str(calls), "1", "-")]
 
@@ -255,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             other.append((f"lvmove status --json, {status[0]['listed']} of {status[0]['moves']} moves (median s)",
                           fmt(lv, " s"), fmt(st, " s") + " (lvs)", ratio(lv, st)))
             other.append(("LVM report calls per status", str(status[0]["lvm_calls"]), "1 (lvs)", "-"))
+            own = [r["own_s"] for r in status if r.get("own_s") is not None]
+            if own:
+                other.append(("  lvmove's own time: wall minus its longer command (-v log; median s)",
+                              fmt(median(own), " s"), "300 ms target", ratio(median(own), 0.300)))
         for setup in (r for r in records if r.get("kind") == "many_setup"):
             other.append((f"  set-up: {setup['made']} of {setup['asked']} moves ({setup['workers']} at once)",
                           fmt(setup["seconds"], " s", 0), "", ""))

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lvmove_hooks import __version__, config, lvm, statefile, units
@@ -99,10 +100,10 @@ def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None 
     return move.pvmove.copy_percent
 
 
-def describe(move: Move, unit_states: dict[str, dict[str, str]], kernel: lvm.Kernel) -> dict[str, Any]:
+def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: lvm.Kernel) -> dict[str, Any]:
     shared = statefile.read(move.ref.instance) or {}
     percent = current_percent(move, kernel)
-    unit = unit_states.get(move.ref.unit, {})
+    unit = (unit_states or {}).get(move.ref.unit, {})
     return {
         "vg": move.ref.vg,
         "lv": move.ref.lv,
@@ -117,7 +118,7 @@ def describe(move: Move, unit_states: dict[str, dict[str, str]], kernel: lvm.Ker
         "destinations": list(move.destinations),
         "moved_lvs": [lv.name for lv in move.moved],
         "unit": move.ref.unit,
-        "unit_state": unit.get("ActiveState", "unknown") if unit_states else "unknown",
+        "unit_state": unit.get("ActiveState", "inactive") if unit_states is not None else "unknown",
         "unit_status": unit.get("StatusText", ""),
         "poller": shared.get("poller", ""),
     }
@@ -126,11 +127,14 @@ def describe(move: Move, unit_states: dict[str, dict[str, str]], kernel: lvm.Ker
 def cmd_status(args: argparse.Namespace) -> int:
     target = parse_target(args.target) if args.target else None
     need_root("status")
-    moves = lvm.moves()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The units' states and LVM's report are independent: ask both at once.
+        asked = pool.submit(units.states)
+        moves = lvm.moves()
+        unit_states = asked.result()
     if target is not None:
         moves = [match(target, moves)]
     kernel = lvm.Kernel()
-    unit_states = units.states([m.ref.unit for m in moves]) if moves else {}
     rows = [describe(m, unit_states, kernel) for m in moves]
     kernel.close()
     if args.json:

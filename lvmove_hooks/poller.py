@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -41,6 +42,7 @@ from lvmove_hooks.progress import RateMeter, eta, human_bytes, status_line
 log = logging.getLogger("lvmove.poller")
 
 TICK = 0.5  # seconds between kernel reads while lvmove drives LVM's poller
+CHECKPOINT_TICK = 1.0  # after waking LVM's poller for a segment in sync: its checkpoint takes about this long
 TICK_MIN = 0.1  # ... as a segment nears its end (a third of its expected time left, within these bounds:
 TICK_MAX = 5.0  # a rate off by less than 3x still wakes lvmove before the segment is in sync)
 # While a DM event wait is armed the loop wakes on the event; this tick only refreshes STATUS= and the progress
@@ -362,18 +364,7 @@ class Poller:
         if self.other is not None and self.other.pid == pid:
             self.other = None
             self.other_wakeable = False
-        deadline = time.monotonic() + STOP_WAIT
-        signalled = 0.0
-        while procscan.pid_alive(pid):
-            now = time.monotonic()
-            if now > deadline:
-                log.error("LVM poller %d did not reach its sleep in %.0fs; leaving it to finish", pid, STOP_WAIT)
-                return
-            if procscan.is_sleeping(pid) and now - signalled > 5.0:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGINT)
-                signalled = now
-            time.sleep(0.02)
+        interrupt_in_sleep(pid, lambda: procscan.pid_alive(pid), "LVM poller")
 
     def _lvm_should_look(self, alive: bool) -> bool:
         now = time.monotonic()
@@ -447,18 +438,9 @@ class Poller:
         child = self.child
         if child is None:
             return
-        deadline = time.monotonic() + STOP_WAIT
-        while child.poll() is None:
-            if procscan.is_sleeping(child.pid):
-                child.send_signal(signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=5)
-                continue
-            if time.monotonic() > deadline:
-                log.error("lvpoll %d did not reach its sleep in %.0fs; leaving it to finish", child.pid, STOP_WAIT)
-                self.child = None
-                return
-            time.sleep(0.02)
+        if not interrupt_in_sleep(child.pid, lambda: child.poll() is None, "lvpoll"):
+            self.child = None
+            return
         self._reap(stopped=True)
 
     def _arm_event_wait(self, event_nr: int) -> None:
@@ -505,6 +487,8 @@ class Poller:
         since the last change times the rate: predict when the segment's last region completes from the
         moments the count changed, and look again at a third of the time still to go."""
         prog = self.progress
+        if prog is not None and prog.segment_synced and self.table == self.wake_table:
+            return CHECKPOINT_TICK  # LVM's poller is at this checkpoint: nothing to do until the table moves on
         if prog is None or not prog.mirroring or prog.segment_synced or len(self.changes) < 2:
             return TICK
         (t0, d0), (t1, d1) = self.changes[0], self.changes[-1]
@@ -563,6 +547,24 @@ class Poller:
         return {"LVMOVE_POLL_MODE": mode, "LVMOVE_POLLER_WAKES": str(self.wakes),
                 "LVMOVE_LVPOLL_RUNS": str(self.spawns), "LVMOVE_DM_EVENTS": str(self.events_seen),
                 "LVMOVE_DM_EVENTS_OK": "1" if self.events_ok and self.events_seen else "0"}
+
+
+def interrupt_in_sleep(pid: int, alive: Callable[[], bool], what: str) -> bool:
+    """End an LVM poller with SIGINT while it sleeps (LVM's safe point; never SIGKILL): True once it has
+    ended, False when it did not reach its sleep within STOP_WAIT (it is left to finish its work)."""
+    deadline = time.monotonic() + STOP_WAIT
+    signalled = -10.0
+    while alive():
+        now = time.monotonic()
+        if now > deadline:
+            log.error("%s %d did not reach its sleep in %.0fs; leaving it to finish", what, pid, STOP_WAIT)
+            return False
+        if now - signalled > 5.0 and procscan.is_sleeping(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+            signalled = now
+        time.sleep(0.02)
+    return True
 
 
 class _Gone(Exception):

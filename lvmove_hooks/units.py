@@ -6,6 +6,7 @@ import shutil
 
 from lvmove_hooks import runner
 from lvmove_hooks.errors import CommandFailed
+from lvmove_hooks.names import UNIT_PREFIX
 
 SYSTEMCTL = "systemctl"
 
@@ -17,15 +18,15 @@ def start(unit: str) -> None:
                             hint="is systemd running? 'lvmove run VG/LV' carries the move in this shell")
 
 
-def states(units: list[str]) -> dict[str, dict[str, str]]:
-    """ActiveState/SubState/StatusText per unit; empty when systemctl is absent or fails."""
-    if not units or shutil.which(SYSTEMCTL, path=runner.command_env()["PATH"]) is None:
-        return {}
-    result = runner.run(
-        [SYSTEMCTL, "show", "--property=Id,ActiveState,SubState,StatusText", *units], check=False
-    )
+def states(pattern: str = f"{UNIT_PREFIX}*.service") -> dict[str, dict[str, str]] | None:
+    """ActiveState/SubState/StatusText of every loaded unit matching the glob pattern (a unit that is not
+    loaded is inactive); None when systemctl is absent or fails. One call whatever the number of moves, and
+    it needs no list of moves first, so `lvmove status` runs it beside its LVM report."""
+    if shutil.which(SYSTEMCTL, path=runner.command_env()["PATH"]) is None:
+        return None
+    result = runner.run([SYSTEMCTL, "show", "--property=Id,ActiveState,SubState,StatusText", pattern], check=False)
     if not result.ok:
-        return {}
+        return None
     found: dict[str, dict[str, str]] = {}
     current: dict[str, str] = {}
     for line in [*result.stdout.splitlines(), ""]:

@@ -282,12 +282,14 @@ pct = row.get("percent") if row else None
 # lvs and lvmove are read at slightly different moments (lvmove: its last tick, up to ~1 s old); both
 # count the kernel's in-sync regions, so allow one 5 % step of slack around the two lvs readings.
 lo, hi = float(before or 0) - 5, float(after or 100) + 5
-ok = pct is not None and lo <= float(pct) <= hi
+# The unit runs (the caller saw it activating): status must say so (systemctl show of lvmove@*.service).
+ustate = row.get("unit_state") if row else None
+ok = pct is not None and lo <= float(pct) <= hi and ustate == "activating"
 text = open(sysst).read()
 m = re.search(r"Status: \"[^\"]*?(\d+(?:\.\d+)?)\s*%", text)
 spct = float(m.group(1)) if m else None
 sok = spct is not None and lo <= spct <= hi
-print(f"lvs before={before} lvmove status={pct if row else 'NO ROW'} systemctl status={spct} lvs after={after}"
+print(f"lvs before={before} lvmove status={pct if row else 'NO ROW'} ({ustate}) systemctl status={spct} lvs after={after}"
       f" -> json {'ok' if ok else 'BAD'}, systemctl {'ok' if sok else 'BAD'}")
 sys.exit(0 if ok and sok else 1)
 PY
