@@ -305,6 +305,20 @@ def test_move_sets_up_with_pvmove_and_starts_the_unit(
     assert fake_system.events("sigint-outside-sleep") == []
 
 
+def test_move_hands_over_a_move_already_in_sync(fake_system: FakeSystem, pv_paths_exist: None,
+                                               capsys: Capsys) -> None:
+    """pvmove's "-i +N" sleeps before its first check, so even a move the kernel copies at once is left for
+    the unit rather than finished inside `lvmove move`."""
+    vg_without_move(fake_system)
+    with fake_system.edit() as state:
+        state["new_rate"] = 1e9  # in sync the moment it exists
+    code = cli.main(["move", "/dev/sda", "/dev/sdb", "--atomic"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"], out
+    assert fake_system.lv_state("vg", "pvmove0") is not None
+
+
 def test_move_missing_destination_runs_nothing(fake_system: FakeSystem, pv_paths_exist: None,
                                                capsys: Capsys) -> None:
     vg_without_move(fake_system)
