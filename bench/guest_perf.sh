@@ -150,7 +150,9 @@ for i in 1 2 3 4 5; do
 done
 # Where the status time goes: interpreter start, lvmove's imports, the one report, the unit states.
 lvs_argv=$(lvmove -v status --json 2>&1 >/dev/null | sed -n 's/^lvmove: run: \(lvm lvs .*\)$/\1/p' | head -n 1)
-sd_argv=$(lvmove -v status --json 2>&1 >/dev/null | sed -n 's/^lvmove: run: \(systemctl .*\)$/\1/p' | head -n 1)
+# (The log quotes the glob 'lvmove@*.service' as a shell would; the quotes go, and set -f keeps it a glob.)
+sd_argv=$(lvmove -v status --json 2>&1 >/dev/null | sed -n "s/^lvmove: run: \(systemctl .*\)$/\1/p" | head -n 1 |
+    tr -d "'")
 log "status runs: [$lvs_argv] [$sd_argv]"
 span() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); awk "BEGIN{print $e - $s}"; }
 for i in 1 2 3; do
@@ -159,7 +161,7 @@ for i in 1 2 3; do
     # shellcheck disable=SC2086
     rep=$(span $lvs_argv)
     # shellcheck disable=SC2086
-    sd=$( [ -n "$sd_argv" ] && span $sd_argv || echo 0)
+    sd=$( [ -n "$sd_argv" ] && set -f && span $sd_argv || echo 0)
     echo "{\"kind\": \"status_parts\", \"python\": $py, \"import\": $imp, \"report\": $rep, \"systemctl\": $sd}" >> "$RESULTS"
 done
 log "bench done"
