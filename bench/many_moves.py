@@ -14,15 +14,14 @@ were set up and how long it took, as one JSON line.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lvmove_hooks import procscan, runner
+from lvmove_hooks import runner
+from lvmove_hooks.poller import interrupt_in_sleep
 
 PV_MIB = 8
 
@@ -45,20 +44,10 @@ def one_vg(index: int, pvs: tuple[str, str]) -> bool:
     with tempfile.TemporaryFile() as output:
         proc = runner.spawn(["lvm", "pvmove", "--devices", devices, "--config", "global/use_lvmpolld=0",
                              "-i", "+86400", a, b], output)
-        deadline = time.monotonic() + 300
-        while proc.poll() is None:
-            if procscan.is_sleeping(proc.pid):
-                proc.send_signal(signal.SIGINT)  # in LVM's sleep before its first check: the move stays
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    continue
-                break
-            if time.monotonic() > deadline:
-                proc.send_signal(signal.SIGINT)
-                proc.wait()
-                return False
-            time.sleep(0.05)
+        # SIGINT in LVM's sleep before its first check, as lvmove stops a poller: the move stays in flight.
+        if not interrupt_in_sleep(proc.pid, lambda: proc.poll() is None, "pvmove"):
+            proc.wait()
+            return False
     listed = runner.run(["lvm", "lvs", "-a", "--readonly", "--devices", devices, "--noheadings", "-o", "lv_name",
                          vg], check=False)
     return "pvmove" in listed.stdout
