@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lvmove_hooks import __version__, config, lvm, statefile, units
+from lvmove_hooks.ending import ending, placement
 from lvmove_hooks.errors import BadInput, Exit, LvmoveError, NeedsRoot, NoSuchMove
-from lvmove_hooks.model import LogicalVolume, Move
+from lvmove_hooks.model import Move
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes, human_duration
 from lvmove_hooks.targets import is_pv_path, match, parse_target
@@ -255,9 +256,9 @@ def watch(instances: list[str], *, interval: float) -> int:
                 current, volumes = lvm.find_by_uuid(ref.vg, move.uuid)
                 if current is None:
                     del pending[ref]
-                    text, aborted = ending(move, volumes)
-                    print(("\r" if single else "") + f"{ref}: {text}".ljust(78))
-                    code = Exit.ABORTED if aborted else code
+                    end = ending(move, volumes)
+                    print(("\r" if single else "") + f"{ref}: {end.summary}".ljust(78))
+                    code = Exit.ABORTED if end.aborted else code
                     continue
                 move = pending[ref] = current
                 state = None
@@ -278,14 +279,6 @@ def progress_text(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None) -
     if shared.get("eta_seconds") is not None:
         text += f", ETA {human_duration(shared['eta_seconds'])}"
     return text
-
-
-def ending(move: Move, volumes: list[LogicalVolume]) -> tuple[str, bool]:
-    """How a move that is gone ended: (what to say, aborted?)."""
-    back = move.returned_to_source(volumes)
-    if back:
-        return f"aborted: {human_bytes(back * move.pvmove.extent_size)} went back to {move.source}", True
-    return f"completed: {human_bytes(move.size)} moved from {move.source} to {', '.join(move.destinations)}", False
 
 
 # ---- abort ------------------------------------------------------------------------------------------------
@@ -319,15 +312,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
         time.sleep(1.0)
     else:
         raise NoSuchMove(f"{move.ref} is still there 300s after the abort", hint="see 'lvmove status'")
-    by_uuid = {lv.uuid: lv for lv in volumes}
-    for old in move.moved:
-        now = by_uuid.get(old.uuid)
-        if now is None:
-            continue
-        ext = now.extent_size or move.pvmove.extent_size
-        on_src = now.extents_on(move.source)
-        print(f"  {now.ref}: {human_bytes(on_src * ext)} on {move.source}, "
-              f"{human_bytes(now.size - on_src * ext)} elsewhere")
+    for line in placement(move, volumes):
+        print(f"  {line}")
     if statefile.read(move.ref.instance) is None:
         statefile.take_flag("abort", move.uuid)  # no `lvmove run` shares progress: nobody else will take it
     print(f"aborted {move.ref}")

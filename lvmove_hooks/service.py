@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 
 from lvmove_hooks import lvm, poller, report, runner, statefile
 from lvmove_hooks.config import Config
-from lvmove_hooks.errors import BadConfig, CommandFailed, LvmoveError, MoveAborted, VerifyFailed
+from lvmove_hooks.ending import ending
+from lvmove_hooks.errors import BadConfig, CommandFailed, LvmoveError, VerifyFailed
 from lvmove_hooks.model import LogicalVolume, Move
 from lvmove_hooks.names import LvRef
 from lvmove_hooks.progress import human_bytes, human_duration
@@ -21,6 +22,7 @@ log = logging.getLogger("lvmove.service")
 class Outcome:
     message: str
     moved_lvs: int = 0
+    aborted: bool = False  # by `lvmove abort` or LVM's own `pvmove --abort`: a deliberate, clean end
 
 
 def run(ref: LvRef, config: Config) -> Outcome:
@@ -47,9 +49,6 @@ def run(ref: LvRef, config: Config) -> Outcome:
         move = _reload(move, config)
         move, volumes, poll_stats = poller.poll(move, config, stop, fields)
         outcome = _verify(move, started, volumes)
-    except MoveAborted as exc:
-        report.event("aborted", f"{ref}: {exc}", fields)
-        raise
     except LvmoveError as exc:
         report.event("failed", f"{ref}: {exc}", fields)
         raise
@@ -57,7 +56,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         statefile.remove(ref.instance)
-    kind = "aborted" if outcome.message.startswith("aborted") else "completed"
+    kind = "aborted" if outcome.aborted else "completed"
     counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
               "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
     report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
@@ -110,17 +109,14 @@ def _verify(move: Move, started: float, volumes: list[LogicalVolume] | None = No
     problems, fix = _leftovers(move, volumes)
     if problems:
         raise VerifyFailed("; ".join(problems), hint=fix)
-    back = move.returned_to_source(volumes)
+    end = ending(move, volumes)
     elapsed = human_duration(time.monotonic() - started)
+    where = "".join(f"; {line}" for line in end.placement)
     if statefile.take_flag(poller.ABORT_FLAG, move.uuid):
-        return Outcome(f"aborted on request (lvmove abort) after {elapsed}", len(move.moved))
-    if back:
-        extent = move.pvmove.extent_size
-        amount = human_bytes(back * extent) if extent else f"{back} extents"
-        raise MoveAborted(
-            f"the move was aborted by someone else: {amount} went back to {move.source}",
-            hint=f"start a new move with 'lvmove move {move.source}' if it is still wanted",
-        )
+        return Outcome(f"aborted on request (lvmove abort) after {elapsed}{where}", len(move.moved), True)
+    if end.aborted:
+        return Outcome(f"{end.summary} (aborted with LVM's pvmove --abort) after {elapsed}{where}",
+                       len(move.moved), True)
     dests = ", ".join(move.destinations) or "?"
     return Outcome(
         f"completed: {len(move.moved)} LV(s), {human_bytes(move.size)} moved from {move.source} to {dests} "

@@ -296,16 +296,20 @@ def test_run_degraded_mid_poll_stops_lvpoll_in_its_sleep(fake_system: FakeSystem
     assert_intact(fake_system)
 
 
-def test_run_move_aborted_by_someone_else_exits_5(fake_system: FakeSystem) -> None:
+def test_run_move_aborted_with_lvms_own_abort_ends_cleanly(fake_system: FakeSystem) -> None:
+    """The admin's `pvmove --abort` is a deliberate end: exit 0 (the unit ends inactive, not failed), an
+    "aborted" journal entry, and the answer says what stayed where."""
     fake_system.standard(rate_pe=2)
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_checkpoint(fake_system, proc)
     other = subprocess.run(["lvm", "pvmove", "--abort", "/dev/sda"], env=fake_system.env, check=False)
     assert other.returncode == 0
     out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 5, err
-    assert "aborted by someone else" in err
-    assert "/dev/sda" in err.strip().splitlines()[-1]
+    assert proc.returncode == 0, err
+    last = out.strip().splitlines()[-1]
+    assert "aborted with LVM's pvmove --abort" in last and "went back to /dev/sda" in last
+    assert "vg/data: 16.0 MiB on /dev/sda, 24.0 MiB elsewhere" in last, last
+    assert "vg/logs: 16.0 MiB on /dev/sda, 0 B elsewhere" in last, last
     assert "completed" not in out
     # The checkpointed segment stayed on the destination, the rest went back.
     assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sda"]
@@ -345,8 +349,8 @@ def test_run_notices_its_move_was_replaced_by_a_new_pvmove0(fake_system: FakeSys
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
         pytest.fail("lvmove kept watching the new pvmove0 as if it were its own")
-    assert proc.returncode == 5, err
-    assert "aborted by someone else" in err
+    assert proc.returncode == 0, err
+    assert "aborted with LVM's pvmove --abort" in _out
     new = fake_system.lv_state("vg", "pvmove0")
     assert new is not None and new["uuid"] != old_uuid and new["checkpointed"] == 0
 

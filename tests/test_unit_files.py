@@ -64,3 +64,35 @@ def test_udev_rule_never_runs_lvm_and_matches_only_pvmove_top_devices() -> None:
     assert "systemd-escape --template=lvmove@.service" in text and "--no-block start" in text
     assert "DM_UDEV_DISABLE_OTHER_RULES_FLAG" not in text  # deliberately not bailing out on it
     assert RULE.name > "95-dm-notify.rules"  # after LVM's cookie is released
+
+
+def rule_matches(env: dict[str, str]) -> bool:
+    """Evaluate the rule's ENV{...} match lines (udev's glob is fnmatch's) up to the PROGRAM line: does a
+    device with these udev properties reach the unit start?"""
+    import fnmatch
+    import re
+
+    for line in RULE.read_text().replace("\\\n", " ").splitlines():
+        if line.startswith("PROGRAM"):
+            return True
+        m = re.match(r'ENV\{(\w+)\}(==|!=)"([^"]*)", GOTO="lvmove_end"', line)
+        if m:
+            key, op, pattern = m.groups()
+            hit = any(fnmatch.fnmatchcase(env.get(key, ""), alt) for alt in pattern.split("|"))
+            if hit == (op == "=="):
+                return False
+    raise AssertionError("no PROGRAM line in the rule")
+
+
+@pytest.mark.parametrize(("lv", "layer", "wanted"), [
+    ("pvmove0", "", True),
+    ("pvmove12", "", True),
+    ("pvmove0_mimage_0", "", False),  # an --atomic move's image sub-LV: udev gives it no layer
+    ("pvmove0_mimage_1", "", False),
+    ("pvmove0", "real", False),
+    ("pvmovex", "", False),
+    ("lv1", "", False),
+])
+def test_udev_rule_starts_units_for_pvmove_lvs_only(lv: str, layer: str, wanted: bool) -> None:
+    env = {"DM_UUID": "LVM-" + "a" * 64, "DM_VG_NAME": "vg", "DM_LV_NAME": lv, "DM_LV_LAYER": layer}
+    assert rule_matches(env) is wanted

@@ -28,6 +28,7 @@ COMMON = (
     "dev-links",
     "checksums-vg",
     "vgck-vg",
+    "nothing-broken-vg",
 )
 
 
@@ -131,6 +132,7 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
             "s5-abort-said-true",
             "checksums-vg",
             "vgck-vg",
+            "nothing-broken-vg",
         )
     finally:
         run.close(keep=keep_disks)
@@ -159,6 +161,7 @@ def test_s6_s7_inactive_and_two_vgs(vm_image: Image, lvmove_payload: Path, keep_
                 f"{vg}-off-source",
                 f"checksums-{vg}",
                 f"vgck-{vg}",
+                f"nothing-broken-{vg}",
             ]
         run.assert_ok(*required)
     finally:

@@ -97,4 +97,5 @@ if [ "${ABORT_ATOMIC:-0}" = 1 ]; then
     verify_sums "$VG" lv1 lv2
     check_vgck "$VG"
 fi
+check_nothing_broken "$VG"
 exit 0

@@ -99,4 +99,5 @@ sys.exit(0 if ok else 1)
 PY
 verify_sums "$VG" lv1 lv2
 check_vgck "$VG"
+check_nothing_broken "$VG"
 exit 0

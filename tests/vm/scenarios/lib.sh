@@ -312,3 +312,16 @@ status_follows_lvs() {
     done
     return 1
 }
+
+# Leave nothing broken behind (every machine, at its end): no pvmove LV and no orphan pvmoveN of any kind
+# left in VG, no failed lvmove unit, and no lvmove unit ever started for a pvmove sub-LV (the _mimage_N
+# images of an --atomic move) in this boot.
+check_nothing_broken() {
+    local vg=$1 left failed sub
+    left=$(lvs -a --readonly --noheadings -o lv_name "$vg" 2>/dev/null | tr -d ' []' | grep '^pvmove' | tr '\n' ' ')
+    failed=$(systemctl --failed --no-legend --plain 2>/dev/null | awk '{print $1}' | grep '^lvmove' | tr '\n' ' ')
+    sub=$(journalctl -b --no-pager -o cat -u 'lvmove@*_mimage_*' 2>/dev/null | head -3 | tr '\n' ';')
+    systemctl --failed --no-pager > "$OUT/systemctl-failed.txt" 2>&1
+    if [ -z "$left$failed$sub" ]; then check_pass "nothing-broken-$vg"
+    else check_fail "nothing-broken-$vg" "left LVs: ${left:-none}; failed units: ${failed:-none}; sub-LV units: ${sub:-none}"; fi
+}

@@ -60,6 +60,7 @@ for v in $VGS; do
     check "$v-off-source" test -z "$(lvs --readonly --noheadings -o devices "$v" | grep -F "$(pvdev $(( $(echo $VGS | tr ' ' '\n' | grep -n "^$v$" | cut -d: -f1) * 2 - 1 )))")"
     verify_sums "$v" lv1 lv2
     check_vgck "$v"
+    check_nothing_broken "$v"
 done
 capture twovg-final
 exit 0
