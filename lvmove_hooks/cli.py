@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lvmove_hooks import __version__, config, lvm, statefile, units
+from lvmove_hooks import __version__, carry, config, lvm, statefile, units
 from lvmove_hooks.ending import ending, placement
-from lvmove_hooks.errors import BadInput, Exit, LvmoveError, NeedsRoot, NoSuchMove
+from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove
 from lvmove_hooks.model import Move
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes, human_duration
-from lvmove_hooks.targets import is_pv_path, match, parse_target
+from lvmove_hooks.targets import is_pv_name, match, parse_target
 
 EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input, 3 needs root,
 4 bad configuration, 5 aborted, 6 interrupted (resumes on next start), 7 degraded mirror leg,
@@ -171,8 +171,16 @@ def cmd_start(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     need_root("start")
     move = match(target, lvm.moves())
+    blocked = carry.blockers(move.ref.vg, config.load(), move.ref)
+    if blocked:
+        raise CommandFailed(f"{move.ref.unit} would not carry {move.ref}: " + "; ".join(blocked),
+                            hint=f"remove that obstacle, or carry it in this shell: lvmove run {move.ref}")
     statefile.set_flag("manual", move.ref.instance)
     units.start(move.ref.unit)
+    why = carry.confirm_running(move.ref.unit, lambda: lvm.find_by_uuid(move.ref.vg, move.uuid)[0] is None)
+    if why is not None:
+        raise CommandFailed(f"{move.ref} is not being carried: {why}",
+                            hint=f"see 'systemctl status {move.ref.unit}', or carry it here: lvmove run {move.ref}")
     print(f"started {move.ref.unit} for {move.ref} ({move.mode}, {move.source} -> "
           f"{', '.join(move.destinations) or '?'})")
     print(f"watch it with: lvmove watch {move.ref}   or: journalctl -f -u '{move.ref.unit}'")
@@ -196,26 +204,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_move(args: argparse.Namespace) -> int:
+    source = args.source.split(":", 1)[0]  # SRC:PE-range (as pvmove takes it) names the PV SRC
     for path in [args.source, *args.destinations]:
-        if not is_pv_path(path.split(":", 1)[0]):
-            raise BadInput(f"{path!r} is not a PV device path", hint="name PVs like /dev/sdb or /dev/disk/by-id/...")
+        if not is_pv_name(path.split(":", 1)[0]):
+            raise BadInput(f"{path!r} is not a PV device path",
+                           hint="name PVs as LVM does: /dev/sdb, /dev/mapper/luks-..., /dev/disk/by-id/...")
     if args.lv:
         check_name(args.lv.split("/")[-1], "logical volume")
     need_root("move")
     for path in [args.source, *args.destinations]:
         if not os.path.exists(path.split(":", 1)[0]):
-            raise BadInput(f"{path} does not exist", hint="check the device name with 'pvs'")
-    config.load()  # a broken config fails here, before LVM changes anything
-    lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
+            raise BadInput(f"{path.split(':', 1)[0]} does not exist", hint="check the device name with 'pvs'")
+    cfg = config.load()  # a broken config fails here, before LVM changes anything
+    vg = lvm.vg_of_pv(source)
+    blocked = carry.blockers(vg, cfg)
+    if blocked:
+        # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
+        print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
+              "LVM's own poller carries it", file=sys.stderr)
+        lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
+    else:
+        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
     try:
-        move = match(args.source, lvm.moves())
+        move = match(source, lvm.moves([vg] if vg else ()))
     except NoSuchMove:
         print(f"{args.source}: nothing left to move (pvmove finished at once)")
         return int(Exit.OK)
-    statefile.set_flag("manual", move.ref.instance)
-    units.start(move.ref.unit)
+    if blocked:
+        who = "carried by LVM's own poller"
+    else:
+        statefile.set_flag("manual", move.ref.instance)
+        who = carry.hand_over(move)
     print(f"moving {human_bytes(move.size)} from {move.source} to {', '.join(move.destinations) or '?'} "
-          f"as {move.ref} ({move.mode}), carried by {move.ref.unit}")
+          f"as {move.ref} ({move.mode}), {who}")
     if args.wait:
         return watch([move.ref.instance], interval=2.0)
     print(f"watch it with: lvmove watch {move.ref}")

@@ -21,6 +21,7 @@ class Config:
     progress_interval: int = 30
     activate_inactive: bool = True
     watch_kernel: bool = True
+    remove_orphans: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     path: str = field(default="(defaults)", compare=False)
@@ -37,6 +38,7 @@ _FORMS = {
     "progress_interval": "a whole number of seconds from 1 to 3600",
     "activate_inactive": "true or false",
     "watch_kernel": "true or false",
+    "remove_orphans": "true or false",
     "include": "a list of VG names, e.g. [vg0, data-vg]",
     "exclude": "a list of VG names, e.g. [scratch]",
 }
@@ -84,7 +86,7 @@ def _check(where: str, key: str, value: Any) -> Any:
     def bad() -> BadConfig:
         return BadConfig(f"{where}: {key}: got {value!r}", hint=f"expected {_FORMS[key]}")
 
-    if key in ("auto_resume", "activate_inactive", "watch_kernel"):
+    if key in ("auto_resume", "activate_inactive", "watch_kernel", "remove_orphans"):
         if not isinstance(value, bool):
             raise bad()
         return value

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,17 +27,60 @@ DMSETUP = "dmsetup"
 
 
 def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
-    """All LVs (hidden ones too), one row per segment, without waiting for any VG lock."""
+    """All LVs (hidden ones too), one row per segment, without waiting for any VG lock. A VG that is not
+    there has no LVs (it was removed or renamed, or never was): not an error."""
     argv = [
         LVM, "lvs", "-a", "--segments", "--readonly", "--reportformat", "json",
         "--units", "b", "--nosuffix", "-o", ",".join(REPORT_FIELDS), *vgs,
     ]
     result = runner.run(argv, check=False)
     if not result.ok:
-        if vgs and "not found" in result.stderr:
+        errors = [e for e in lvm_errors(result) if not e.startswith("WARNING:")]
+        if not (vgs and errors and all(_about_missing_vg(e, vgs) for e in errors)):
+            raise CommandFailed(f"lvs failed: {summary(result)}")
+        try:  # the VGs that are there are still reported
+            return with_kernel_state(parse_lvs(result.stdout))
+        except CommandFailed:
             return []
-        raise CommandFailed(f"lvs failed: {result.summary()}")
     return with_kernel_state(parse_lvs(result.stdout))
+
+
+_MISSING_VG = (re.compile(r'Volume group "(?P<vg>.+)" not found\.?'),
+               re.compile(r"Cannot process volume group (?P<vg>.+)"))
+
+
+def _about_missing_vg(message: str, vgs: Sequence[str]) -> bool:
+    """LVM's message says one of `vgs` does not exist."""
+    return any((m := pattern.fullmatch(message)) is not None and m.group("vg") in vgs for pattern in _MISSING_VG)
+
+
+def json_log(stdout: str) -> list[Mapping[str, str]] | None:
+    """The entries of LVM's command log report, the top-level "log" list that JSON output carries from
+    LVM 2.03.26 on (report_command_log=1): LVM's messages go there instead of stderr. None when there is
+    none (LVM 2.03.16, or output that is not JSON)."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return None
+    entries = document.get("log") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return None
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def lvm_errors(result: runner.Result) -> list[str]:
+    """LVM's error messages: "error" entries of the JSON log on stdout, and what it printed on stderr."""
+    errors = [str(e.get("log_message", "")).strip() for e in json_log(result.stdout) or ()
+              if e.get("log_type") == "error"]
+    errors += [line.strip() for line in result.stderr.splitlines()]
+    return [e for e in errors if e]
+
+
+def summary(result: runner.Result) -> str:
+    """What went wrong, in LVM's words (its JSON log or stderr), with the exit status."""
+    errors = list(dict.fromkeys(lvm_errors(result)))
+    status = f"exit status {result.returncode}"
+    return f"{'; '.join(errors[-3:])} ({status})" if errors else status
 
 
 def sysfs_root() -> Path:
@@ -152,6 +197,25 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     if proc.returncode != 0 and not interrupted:
         raise CommandFailed(f"pvmove {source} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
     return text
+
+
+def vg_of_pv(pv: str) -> str | None:
+    """The VG whose LVs have extents on `pv` (by real path), from one report; None if none has."""
+    real = os.path.realpath(pv)
+    for lv in report():
+        for seg in lv.segments:
+            if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices):
+                return lv.vg
+    return None
+
+
+def start_move_with_lvm_poller(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool) -> None:
+    """A new move that LVM's own background polling carries (lvmpolld, or LVM's forked poller), as a plain
+    `pvmove -b` does: for when lvmove's unit would not run."""
+    argv = [LVM, "pvmove", "-b", *(["--atomic"] if atomic else []), *(["-n", lv] if lv else []), source, *dests]
+    result = runner.run(argv, mutating=True, check=False)
+    if not result.ok:
+        raise CommandFailed(f"pvmove {source} failed: {result.summary()}")
 
 
 def use_lvmpolld() -> bool:

@@ -20,6 +20,7 @@ process is LVM's forked background poller it also wakes it when a segment is in 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import select
@@ -239,6 +240,7 @@ class Poller:
 
     def _gone(self) -> bool:
         """Re-read LVM (by UUID): True when the move has ended; raise when it was deactivated."""
+        busy_before = self._poller_busy()  # a poller that finishes while lvs runs has ended when it returns
         current, self.volumes = lvm.find_by_uuid(self.move.ref.vg, self.move.uuid)
         if current is None:
             return True
@@ -247,7 +249,7 @@ class Poller:
         self.move = replace(current, baseline_on_source=self.move.baseline_on_source,
                             moved=current.moved or self.move.moved)
         if not current.active:
-            if self._poller_busy():
+            if busy_before or self._poller_busy():
                 # LVM's finish removes the pvmove device before it commits the metadata without the pvmove
                 # LV: a poller out of its sleep is finishing, not deactivating. Read again once it is done.
                 self.next_reread = time.monotonic() + 1.0
@@ -338,20 +340,29 @@ class Poller:
                 and self.warm_launches < WARM_LAUNCH_LIMIT and time.monotonic() >= self.next_spawn)
 
     def _launch_warm(self) -> None:
-        """Have LVM fork its background poller for this move, and adopt it."""
+        """Have LVM fork its background poller for this move, and adopt the process that launch created
+        (found by what it is, not by its argv: see procscan). Anything else it left running is stopped."""
         self.warm_launches += 1
+        before = procscan.pids()
         result = lvm.start_background_poller(self.move.source, WARM_INTERVAL)
-        found = [p for p in procscan.other_pollers(self.move.ref, self.move.source, set())
-                 if procscan.catches_sigchld(p.pid)]
-        if not result.ok or not found:
-            why = result.summary() if not result.ok else "no forked poller found"
+        launched = procscan.launched_pollers(self.move.source, before)
+        wakeable = [p for p in launched if procscan.catches_sigchld(p.pid)]
+        chosen = max(wakeable, key=lambda p: p.pid) if wakeable else None
+        for proc in launched:
+            if proc is not chosen:
+                log.warning("%s: stopping %s: lvmove launched it and cannot wake it", self.move.ref,
+                            proc.describe())
+                interrupt_in_sleep(proc.pid, functools.partial(procscan.pid_alive, proc.pid), "LVM poller")
+        if chosen is None:
+            why = (lvm.summary(result) if not result.ok
+                   else "its forked poller has no SIGCHLD handler" if launched else "no forked poller found")
             log.warning("%s: LVM's background poller did not start (%s); one lvpoll per segment instead",
                         self.move.ref, why)
             self.warm_launches = WARM_LAUNCH_LIMIT
             self.reread_now = True
             return
-        self._adopt(found)
-        self.warm_pid = self.other.pid if self.other else None
+        self._adopt([chosen])
+        self.warm_pid = chosen.pid
         self.warm_used = True
         self.next_scan = time.monotonic() + PROC_SCAN_SECONDS
 

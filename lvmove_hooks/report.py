@@ -17,8 +17,11 @@ MESSAGE_IDS = {
     "completed": "04a5bdd38d1b477993e90fd0e0643dfd",
     "failed": "b250cf1983d449d7a63edda86f60037f",
     "aborted": "20acfd1afbbc40ea96a9fda23056bcfd",
+    "orphan-removed": "6f0d1c5be2a44f4c9d7e8a31b5c2f9e0",
+    "orphan-found": "c3a9e27f41d84b0a8f6e1d2c7b5a4e93",
 }
-_PRIORITY = {"failed": 3, "aborted": 4, "started": 5, "completed": 5, "progress": 6}
+_PRIORITY = {"failed": 3, "aborted": 4, "orphan-found": 4, "started": 5, "completed": 5, "orphan-removed": 5,
+             "progress": 6}
 
 
 @dataclass(frozen=True)

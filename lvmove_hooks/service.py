@@ -7,11 +7,11 @@ import signal
 import time
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import lvm, poller, report, runner, statefile
+from lvmove_hooks import lvm, orphan, poller, report, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.ending import ending
 from lvmove_hooks.errors import BadConfig, CommandFailed, LvmoveError, VerifyFailed
-from lvmove_hooks.model import LogicalVolume, Move
+from lvmove_hooks.model import LogicalVolume, Move, find_moves
 from lvmove_hooks.names import LvRef
 from lvmove_hooks.progress import human_bytes, human_duration
 
@@ -29,9 +29,13 @@ def run(ref: LvRef, config: Config) -> Outcome:
     """Carry the move VG/pvmoveN to its end. Raises an LvmoveError subclass on anything but success."""
     if not config.wants_vg(ref.vg):
         return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path}")
-    move = lvm.find_move(ref)
+    seen = lvm.report([ref.vg])
+    move = next((m for m in find_moves(seen) if m.pvmove.name == ref.lv), None)
     if move is None:
         statefile.remove(ref.instance)
+        orphans = orphan.find(seen, ref.lv)
+        if orphans:
+            return _repair(orphans[0], config)
         return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)")
     fields = report.MoveFields(ref.vg, ref.lv, move.uuid)
     started = time.monotonic()
@@ -48,7 +52,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
     try:
         move = _reload(move, config)
         move, volumes, poll_stats = poller.poll(move, config, stop, fields)
-        outcome = _verify(move, started, volumes)
+        outcome = _verify(move, started, config, volumes)
     except LvmoveError as exc:
         report.event("failed", f"{ref}: {exc}", fields)
         raise
@@ -62,6 +66,37 @@ def run(ref: LvRef, config: Config) -> Outcome:
     report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     report.notify(f"STATUS={ref}: {outcome.message}")
     return outcome
+
+
+ORPHAN_WAIT = 120.0  # seconds to let a running LVM poller end before an error pvmoveN counts as an orphan
+
+
+def _repair(found: orphan.Orphan, config: Config) -> Outcome:
+    """An orphan error pvmoveN left by a crash inside LVM's finish: remove it through LVM when unambiguous,
+    else say what stands in the way and the command that removes it."""
+    fields = report.MoveFields(found.ref.vg, found.ref.lv, found.uuid)
+    deadline = time.monotonic() + ORPHAN_WAIT
+    while (busy := orphan.lvm_busy(found.ref.vg)) and time.monotonic() < deadline:
+        time.sleep(1.0)  # LVM may be between its two finish commits: let it end, then look again
+    if not busy:
+        volumes = lvm.report([found.ref.vg])
+        again = [o for o in orphan.find(volumes, found.ref.lv) if o.uuid == found.uuid]
+        if not again:
+            return Outcome(f"nothing to do: {found.ref} is gone (LVM finished the move)")
+        found = again[0]
+    problem = found.problem or ("LVM is still at work on the VG: " + "; ".join(busy) if busy else "")
+    if not problem and not config.remove_orphans:
+        problem = f"remove_orphans is false in {config.path}"
+    if not problem:
+        result = orphan.remove(found)
+        if result.ok:
+            report.event("orphan-removed", f"{found.ref}: removed the orphan error LV (uuid {found.uuid}) that "
+                         "a crash inside LVM's finish left behind; the moved LVs were already complete", fields)
+            return Outcome(f"removed orphan error LV {found.ref} left by an interrupted finish")
+        problem = f"lvremove refused: {lvm.summary(result)}"
+    report.event("orphan-found", f"{found.ref}: orphan error LV (uuid {found.uuid}) left by an interrupted "
+                 f"finish, not removed: {problem}; remove it with '{found.fix}'", fields)
+    raise VerifyFailed(f"orphan error LV {found.ref} not removed: {problem}", hint=f"remove it with '{found.fix}'")
 
 
 def _reload(move: Move, config: Config) -> Move:
@@ -97,7 +132,7 @@ def _reread(move: Move) -> Move:
     return replace(current, baseline_on_source=move.baseline_on_source, moved=current.moved or move.moved)
 
 
-def _verify(move: Move, started: float, volumes: list[LogicalVolume] | None = None) -> Outcome:
+def _verify(move: Move, started: float, config: Config, volumes: list[LogicalVolume] | None = None) -> Outcome:
     """After the poll: the move is gone by UUID and nothing of it is left behind. `volumes`: the report that
     found it gone, if the poll phase just read one."""
     current = None
@@ -106,6 +141,9 @@ def _verify(move: Move, started: float, volumes: list[LogicalVolume] | None = No
     if current is not None:
         raise VerifyFailed(f"{move.ref} (uuid {move.uuid}) is still there after the poll ended",
                            hint=f"systemctl start {move.ref.unit}")
+    orphans = [o for o in orphan.find(volumes, move.ref.lv) if o.uuid == move.uuid]
+    if orphans:  # LVM's finish stopped between its commits (its poller has exited: this is no finish in progress)
+        return _repair(orphans[0], config)
     problems, fix = _leftovers(move, volumes)
     if problems:
         raise VerifyFailed("; ".join(problems), hint=fix)
@@ -129,10 +167,6 @@ def _leftovers(move: Move, volumes: list[LogicalVolume]) -> tuple[list[str], str
     name = move.ref.lv
     problems: list[str] = []
     fix = f"inspect with 'lvs -a -o+devices {move.ref.vg}'"
-    for lv in volumes:
-        if lv.is_error_orphan and lv.name == name:
-            problems.append(f"orphan error LV {move.ref.vg}/{name} left by an interrupted finish")
-            fix = f"remove it with 'lvremove {move.ref.vg}/{name}'"
     reused = any(lv.is_pvmove and lv.name == name for lv in volumes)
     if not reused:  # a new move may use the name again; its LVs are locked rightly
         moved = {m.uuid for m in move.moved}

@@ -18,10 +18,26 @@ from lvmove_hooks.names import (
 FORMS = "VG/LV (vg0/pvmove0), a unit (lvmove@vg0-pvmove0.service), a dm name (vg0-pvmove0) or a source PV (/dev/sdb)"
 
 
+def is_pv_name(text: str) -> bool:
+    """A device path as LVM takes a PV name: anything under /dev (/dev/sdb, /dev/mapper/luks-..., multipath
+    /dev/mapper/mpatha, /dev/disk/by-id/..., /dev/md/...); LVM itself resolves and checks it."""
+    parts = text.split("/")
+    return (text.startswith("/dev/") and len(text) > 5 and "\0" not in text and "\n" not in text
+            and ".." not in parts and "" not in parts[2:])
+
+
 def is_pv_path(text: str) -> bool:
-    return text.startswith("/dev/") and not text.startswith("/dev/mapper/") and (
-        text.count("/") == 2 or text.startswith(("/dev/disk/", "/dev/md/"))
-    )
+    """A target that names a source PV rather than a pvmove LV's dm device."""
+    if not is_pv_name(text):
+        return False
+    if text.startswith("/dev/mapper/"):
+        try:
+            _vg, lv, _layer = dm_split(text.removeprefix("/dev/mapper/"))
+        except BadInput:
+            return True
+        # A LUKS, multipath or LV-backed PV; vg-pvmoveN and its sub-LVs and layers are the move's own devices.
+        return not lv.startswith("pvmove")
+    return True
 
 
 def parse_target(text: str) -> LvRef | str:
@@ -31,7 +47,7 @@ def parse_target(text: str) -> LvRef | str:
     if is_pv_path(text):
         return text
     if text.startswith("/dev/mapper/"):
-        return _from_dm(text.removeprefix("/dev/mapper/"), text)
+        return _from_dm(text.removeprefix("/dev/mapper/"), text)  # vg-pvmoveN (other names are PVs, above)
     if "/" in text:
         return parse_lvref(text)
     instance = instance_from_unit(text)

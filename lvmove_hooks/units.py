@@ -18,6 +18,14 @@ def start(unit: str) -> None:
                             hint="is systemd running? 'lvmove run VG/LV' carries the move in this shell")
 
 
+def show(unit: str, props: tuple[str, ...]) -> dict[str, str]:
+    """Properties of one unit (empty when systemctl cannot be asked)."""
+    result = runner.run([SYSTEMCTL, "show", f"--property={','.join(props)}", unit], check=False)
+    if not result.ok:
+        return {}
+    return dict(line.partition("=")[::2] for line in result.stdout.splitlines() if "=" in line)
+
+
 def states(pattern: str = f"{UNIT_PREFIX}*.service") -> dict[str, dict[str, str]] | None:
     """ActiveState/SubState/StatusText of every loaded unit matching the glob pattern (a unit that is not
     loaded is inactive); None when systemctl is absent or fails. One call whatever the number of moves, and

@@ -1,7 +1,14 @@
-"""Fixtures for lvmove's end-to-end tests: a fake LVM/device-mapper/systemd world (see tests/fake/)."""
+"""Fixtures for lvmove's end-to-end tests: a fake LVM/device-mapper/systemd world (see tests/fake/).
+
+The fake plays one LVM generation (tests/fake/fakelvm.py VERSIONS). Every test on the fake runs on
+`--fake-lvm VERSION` (default: LVMOVE_FAKE_LVM_VERSION, else 2.03.16); `--fake-lvm all` runs each on every
+generation. Tests marked `lvm_versions` run on the generations it names, or on every one when it names none
+(where the generations differ).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +19,42 @@ FAKE_DIR = Path(__file__).resolve().parent / "fake"
 if str(FAKE_DIR) not in sys.path:
     sys.path.insert(0, str(FAKE_DIR))
 
+from fakelvm import VERSIONS  # noqa: E402
 from fakesystem import FakeSystem  # noqa: E402
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fake-lvm", default=os.environ.get("LVMOVE_FAKE_LVM_VERSION") or VERSIONS[0],
+                     choices=[*VERSIONS, "all"],
+                     help="LVM generation the fake LVM plays in the end-to-end tests ('all': each of them)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lvm_versions(*versions): run on these LVM generations of the fake "
+                            "(none named: on every one), whatever --fake-lvm says")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fake_system" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--fake-lvm")
+    marker = metafunc.definition.get_closest_marker("lvm_versions")
+    versions = list(marker.args or VERSIONS) if marker else list(VERSIONS) if chosen == "all" else [chosen]
+    if versions != [chosen]:
+        metafunc.parametrize("fake_lvm_version", versions, indirect=True, ids=[f"lvm-{v}" for v in versions])
+
+
 @pytest.fixture
-def fake_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSystem]:
+def fake_lvm_version(request: pytest.FixtureRequest) -> str:
+    """The LVM generation the fake plays in this test."""
+    version: str = getattr(request, "param", None) or request.config.getoption("--fake-lvm")
+    return version
+
+
+@pytest.fixture
+def fake_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_lvm_version: str) -> Iterator[FakeSystem]:
     """A fake LVM world; the environment points lvmove (in-process or as a subprocess) at it."""
-    system = FakeSystem(tmp_path)
+    system = FakeSystem(tmp_path, fake_lvm_version)
     for key in ("NOTIFY_SOCKET", "INVOCATION_ID", "JOURNAL_STREAM"):
         monkeypatch.delenv(key, raising=False)
     for key, value in system.env.items():

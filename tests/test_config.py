@@ -12,8 +12,9 @@ def test_absent_file_is_defaults(tmp_path: Path) -> None:
 
 def test_full_config() -> None:
     cfg = parse("auto_resume: false\npoll_interval: 5\nprogress_interval: 10\nactivate_inactive: false\n"
-                "include: [vg0, data-vg]\nexclude: []\n", "f.yaml")
-    assert cfg == Config(False, 5, 10, False, True, ("vg0", "data-vg"), ())
+                "remove_orphans: false\ninclude: [vg0, data-vg]\nexclude: []\n", "f.yaml")
+    assert cfg == Config(auto_resume=False, poll_interval=5, progress_interval=10, activate_inactive=False,
+                         watch_kernel=True, remove_orphans=False, include=("vg0", "data-vg"), exclude=())
     assert cfg.wants_vg("vg0") and not cfg.wants_vg("other")
 
 

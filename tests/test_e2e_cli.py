@@ -164,7 +164,7 @@ def test_start_every_target_form_starts_the_unit(fake_system: FakeSystem, capsys
     two_moves(fake_system)
     code, out, err = main(capsys, "start", target)
     assert code == 0, err
-    assert fake_system.argvs("systemctl") == [["systemctl", "--no-block", "start", MY_VG_UNIT]]
+    assert ["systemctl", "--no-block", "start", MY_VG_UNIT] in fake_system.argvs("systemctl")
     assert fake_system.started_units() == [MY_VG_UNIT]
     assert f"started {MY_VG_UNIT} for my-vg/pvmove0" in out
     assert "lvmove watch my-vg/pvmove0" in out
@@ -329,6 +329,58 @@ def test_move_missing_destination_runs_nothing(fake_system: FakeSystem, pv_paths
     assert fake_system.commands() == []
 
 
+def test_move_of_a_pe_range_is_matched_by_its_pv(fake_system: FakeSystem, pv_paths_exist: None,
+                                                capsys: Capsys) -> None:
+    """`lvmove move SRC:PE-range` (pvmove's own form): the move in flight off SRC is found and carried."""
+    vg_without_move(fake_system)
+    code = cli.main(["move", "/dev/sda:0-3", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "nothing left to move" not in out
+    assert "as vg/pvmove0 (by-segment), carried by lvmove@vg-pvmove0.service" in out
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[-2:] == ["/dev/sda:0-3", "/dev/sdb"]
+
+
+def test_move_in_an_excluded_vg_is_left_to_lvms_own_poller(fake_system: FakeSystem, pv_paths_exist: None,
+                                                          capsys: Capsys) -> None:
+    """The unit would say "nothing to do" for an excluded VG: pvmove's own polling is never interrupted."""
+    vg_without_move(fake_system)
+    fake_system.config("exclude: [vg]\n")
+    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert fake_system.argvs("lvm", "pvmove") == [["lvm", "pvmove", "-b", "/dev/sda", "/dev/sdb"]]
+    assert fake_system.started_units() == []
+    assert "excluded" in err and "carried by LVM's own poller" in out
+    assert fake_system.lv_state("vg", "pvmove0") is not None
+
+
+def test_move_whose_unit_does_not_run_is_carried_by_lvms_poller(fake_system: FakeSystem, pv_paths_exist: None,
+                                                               capsys: Capsys) -> None:
+    """`systemctl --no-block start` returns 0 although the unit's condition skips it (lvmove.auto=0 set
+    later, a drop-in...): lvmove sees the unit is not running and has LVM's background poller carry it."""
+    vg_without_move(fake_system)
+    with fake_system.edit() as state:
+        state["start_result"] = {"ActiveState": "inactive", "ConditionResult": "no"}
+    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    pvmoves = fake_system.argvs("lvm", "pvmove")
+    assert pvmoves[-1] == ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "normal",
+                           "-i", "15", "/dev/sda", "/dev/sda"]
+    assert "carried by LVM's own background poller" in out and "was skipped" in out
+
+
+def test_start_of_a_masked_unit_fails_and_starts_nothing(fake_system: FakeSystem, capsys: Capsys) -> None:
+    fake_system.standard()
+    fake_system.unit("lvmove@vg-pvmove0.service", LoadState="masked")
+    result = inproc(capsys, "start", "vg/pvmove0")
+    assert result.returncode == 1, result.stderr
+    assert "is masked" in result.stderr and "lvmove run vg/pvmove0" in result.stderr
+    assert fake_system.started_units() == []
+
+
 # ---- bad input, root, configuration ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [
@@ -338,7 +390,7 @@ def test_move_missing_destination_runs_nothing(fake_system: FakeSystem, pv_paths
     ["run", "../pvmove0"],
     ["run", "vg/pvmove0/x"],
     ["start", "../x"],
-    ["start", "/dev/mapper/vg-data"],
+    ["start", "/dev/mapper/vg-pvmove0_mimage_0"],
     ["start", "vg-pvmove0-extra-layer"],
     ["abort", "vg/$(reboot)"],
     ["status", "vg/lv name"],

@@ -1,4 +1,5 @@
-"""The fake LVM prints what LVM 2.03.16 printed in the captured runs (tests/fixtures/captured/bookworm)."""
+"""The fake LVM prints what LVM 2.03.16 printed in the captured runs (tests/fixtures/captured/bookworm), and
+what newer generations print differently (LVMOVE_FAKE_LVM_VERSION, see tests/fake/fakelvm.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakesystem import FakeSystem
+from fakesystem import FAKE_BIN, FakeSystem
 
 from lvmove_hooks.model import REPORT_FIELDS
 
@@ -73,6 +74,7 @@ def atomic_mid(fake_system: FakeSystem) -> FakeSystem:
     return fake_system
 
 
+@pytest.mark.lvm_versions("2.03.16")
 @pytest.mark.parametrize("moment", ["by-segment-mid2", "atomic-mid"])
 def test_lvs_readonly_json_is_byte_for_byte_lvms(request: pytest.FixtureRequest, moment: str) -> None:
     fake: FakeSystem = request.getfixturevalue(moment.replace("-", "_"))
@@ -90,6 +92,7 @@ def test_dmsetup_by_segment_matches_lvm(by_segment_mid2: FakeSystem) -> None:
             assert minors(result.stdout.splitlines()) == minors(device_lines(captured, name)), (what, name)
 
 
+@pytest.mark.lvm_versions("2.03.16")
 def test_dmsetup_atomic_matches_lvm(atomic_mid: FakeSystem) -> None:
     for what in ("table", "status"):
         captured = (CAPTURED / "atomic-mid" / f"dmsetup-{what}.txt").read_text()
@@ -125,12 +128,75 @@ def test_kernel_copy_progresses_and_lvpoll_checkpoints(fake_system: FakeSystem) 
     assert "No pvmove in progress - already finished or aborted." in again.stdout
 
 
+@pytest.mark.lvm_versions()
 def test_lvs_of_a_missing_vg(fake_system: FakeSystem) -> None:
     fake_system.standard()
     result = run(fake_system, *LVS, "nosuchvg")
     assert result.returncode == 5
-    assert 'Volume group "nosuchvg" not found' in result.stderr
-    assert json.loads(result.stdout) == {"report": [{"seg": []}]}
+    document = json.loads(result.stdout)
+    assert document["report"] == [{"seg": []}]
+    if fake_system.lvm_version == "2.03.16":
+        assert 'Volume group "nosuchvg" not found' in result.stderr
+        assert "log" not in document
+        return
+    # 2.03.26 on: nothing on stderr; the messages are the "log" report (as real 2.03.31 printed it)
+    assert result.stderr == ""
+    error, status = document["log"]
+    assert error["log_type"] == "error" and error["log_message"] == 'Volume group "nosuchvg" not found'
+    assert error["log_object_type"] == "vg" and error["log_object_name"] == "nosuchvg"
+    assert status["log_type"] == "status" and status["log_ret_code"] == "5"
+    ok = run(fake_system, *LVS, "vg")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["log"] == []
+
+
+@pytest.mark.lvm_versions()
+def test_forked_poller_in_proc_as_each_lvm_shows_it(fake_system: FakeSystem) -> None:
+    """LVM's background poller: argv[0] rewritten ("(lv"; "(l" on main), exe the lvm binary, comm "lvm"."""
+    fake_system.standard(rate_pe=0.1)
+    warm = ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "normal", "-i", "300",
+            "/dev/sda", "/dev/sda"]
+    assert run(fake_system, *warm).returncode == 0
+    (entry,) = [e for e in fake_system.proc.iterdir() if (e / "syscall").exists()]
+    argv0 = "(l" if fake_system.lvm_version == "main" else "(lv"
+    assert (entry / "cmdline").read_bytes() == "\0".join([argv0, *warm[1:]]).encode() + b"\0"
+    assert (entry / "comm").read_text() == "lvm\n"
+    assert (entry / "exe").resolve() == (FAKE_BIN / "lvm").resolve()
+
+
+@pytest.mark.lvm_versions()
+def test_dm_uuid_of_the_pvmove_lv_and_its_images(fake_system: FakeSystem) -> None:
+    """2.03.36 on: "-real" after the pvmove LV's (and its hidden mirror images') dm UUID; names unchanged."""
+    fake_system.standard(atomic=True)
+    suffix = "-real" if fake_system.lvm_version in ("2.03.39", "main") else ""
+    vg = fake_system.state()["vgs"]["vg"]
+    move = next(lv for lv in vg["lvs"] if lv.get("pvmove"))
+    lvm_uuid = "LVM-" + vg["uuid"].replace("-", "")
+    expected = {"vg-pvmove0": lvm_uuid + move["uuid"].replace("-", "") + suffix,
+                "vg-pvmove0_mimage_0": lvm_uuid + move["image_uuids"]["0"].replace("-", "") + suffix,
+                "vg-data": lvm_uuid + next(lv for lv in vg["lvs"] if lv["name"] == "data")["uuid"].replace("-", "")}
+    for name, uuid in expected.items():
+        info = run(fake_system, "dmsetup", "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid",
+                   name)
+        assert info.stdout.strip() == f"{name}:{uuid}"
+    sysfs = {(d / "dm" / "name").read_text().strip(): (d / "dm" / "uuid").read_text().strip()
+             for d in (fake_system.sysfs / "block").iterdir()}
+    assert {name: sysfs[name] for name in expected} == expected
+
+
+@pytest.mark.lvm_versions()
+def test_orphan_error_lv_is_visible_from_2_03_31(fake_system: FakeSystem) -> None:
+    fake_system.vg("vg", PVS)
+    fake_system.lv("vg", "lv1", [("/dev/sdb", 0, 4)])
+    fake_system.orphan("vg", "pvmove0")
+    result = run(fake_system, *LVS, "vg")
+    assert result.returncode == 0, result.stderr
+    (row,) = [r for r in json.loads(result.stdout)["report"][0]["seg"] if "pvmove0" in r["lv_name"]]
+    hidden = fake_system.lvm_version == "2.03.16"
+    assert row["lv_name"] == ("[pvmove0]" if hidden else "pvmove0")
+    assert (row["segtype"], row["seg_size_pe"], row["devices"]) == ("error", "1", "")
+    assert row["lv_attr"].startswith("v") and row["lv_active"] == "unknown"  # --readonly: unknown everywhere
+    assert run(fake_system, "dmsetup", "info", "-c", "--noheadings", "--separator", ":", "-o", "name",
+               "vg-pvmove0").returncode == 1  # no dm device
 
 
 def test_fake_rejects_argv_lvmove_does_not_use(fake_system: FakeSystem) -> None:

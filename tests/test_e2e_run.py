@@ -52,6 +52,7 @@ WARM = ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "
         "/dev/sda"]
 
 
+@pytest.mark.lvm_versions()
 def test_run_kernel_watch_finishes_with_one_warm_poller_woken_per_segment(fake_system: FakeSystem) -> None:
     fake_system.standard()
     result = fake_system.lvmove("run", "vg/pvmove0")
@@ -104,6 +105,75 @@ def test_run_kernel_watch_without_warm_poller_runs_one_lvpoll_per_segment(fake_s
     assert_finished(fake_system)
 
 
+def test_a_forked_poller_lvmove_cannot_wake_is_stopped_not_left_running(fake_system: FakeSystem) -> None:
+    """The poller LVM forked for lvmove has no SIGCHLD handler (so lvmove could not wake it): lvmove stops it in
+    its sleep and carries the move with lvpoll per segment; nothing of LVM stays running."""
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["fork_without_sigchld"] = True
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "cannot wake it" in result.stderr and "no SIGCHLD handler" in result.stderr
+    assert fake_system.argvs("lvm", "pvmove") == [WARM]
+    # The forked poller's own first check may have taken the first checkpoint before lvmove stopped it.
+    lvpolls = fake_system.argvs("lvm", "lvpoll")
+    assert lvpolls in ([LVPOLL_WATCH] * 2, [LVPOLL_WATCH] * 3), lvpolls
+    assert [e["checkpointed"] for e in fake_system.events("checkpoint")] == [1, 2]
+    interrupted = [e["argv"][0] for e in fake_system.events("lvpoll-interrupted")]
+    assert interrupted == ["pvmove"] + ["lvpoll"] * (len(lvpolls) - 1), interrupted
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_finished(fake_system)
+
+
+@pytest.mark.lvm_versions()
+def test_an_interrupted_finish_leaves_an_orphan_that_the_unit_removes(fake_system: FakeSystem) -> None:
+    """A crash between the finish's two commits leaves pvmoveN as an error LV (hidden on 2.03.16, visible
+    from 2.03.31): the moved LVs are complete; once LVM's poller has exited the unit removes it through LVM."""
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["finish_leaves_orphan"] = True
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "removed orphan error LV vg/pvmove0 left by an interrupted finish" in result.stdout
+    assert fake_system.argvs("lvm", "lvremove") == [["lvm", "lvremove", "--yes", "vg/pvmove0"]]
+    assert fake_system.lv_state("vg", "pvmove0") is None
+    assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sdb"]
+    assert fake_system.devices_of("vg", "logs") == ["/dev/sdb"]
+    assert_lvpolls_stopped_safely(fake_system)
+
+
+@pytest.mark.lvm_versions()
+def test_an_orphan_found_at_start_is_removed(fake_system: FakeSystem) -> None:
+    """The orphan's own device (2.03.31 on) starts the unit: no move, but the orphan goes."""
+    fake_system.vg("vg")
+    fake_system.lv("vg", "data", [("/dev/sdb", 0, 4)])
+    fake_system.orphan("vg", "pvmove0")
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "removed orphan error LV vg/pvmove0" in result.stdout
+    assert fake_system.lv_state("vg", "pvmove0") is None
+
+
+@pytest.mark.parametrize("obstacle", ["open", "config"])
+def test_an_orphan_that_cannot_be_removed_is_reported_with_the_command(fake_system: FakeSystem,
+                                                                      obstacle: str) -> None:
+    fake_system.vg("vg")
+    fake_system.lv("vg", "data", [("/dev/sdb", 0, 4)])
+    fake_system.orphan("vg", "pvmove0")
+    if obstacle == "open":
+        with fake_system.edit() as state:
+            state["open_lvs"] = ["vg/pvmove0"]
+    else:
+        fake_system.config("remove_orphans: false\n")
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 8, result.stderr
+    assert "orphan error LV vg/pvmove0 not removed" in result.stderr
+    assert ("in use" if obstacle == "open" else "remove_orphans is false") in result.stderr
+    assert "lvremove vg/pvmove0" in result.stderr
+    assert fake_system.lv_state("vg", "pvmove0") is not None
+
+
+@pytest.mark.lvm_versions()
 def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -> None:
     """The unit's stop (SIGINT) while the warm poller sleeps: lvmove interrupts it there, nothing stays."""
     fake_system.standard(rate_pe=2)
@@ -113,6 +183,7 @@ def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -
     stop_then_resume(fake_system, proc, signal.SIGINT)
 
 
+@pytest.mark.lvm_versions()
 def test_run_wakes_a_users_background_poller_instead_of_starting_one(fake_system: FakeSystem) -> None:
     """A `pvmove -b` without lvmpolld already polls (300 s between checks): lvmove starts nothing, wakes it
     as segments come into sync, and leaves it alone on the way out."""
@@ -141,6 +212,7 @@ def test_run_interval_mode_finishes_with_one_lvpoll(fake_system: FakeSystem) -> 
     assert_finished(fake_system)
 
 
+@pytest.mark.lvm_versions()
 def test_run_finishes_atomic_move(fake_system: FakeSystem) -> None:
     fake_system.standard(atomic=True)
     result = fake_system.lvmove("run", "vg/pvmove0")
@@ -207,6 +279,7 @@ def test_run_active_move_with_activate_inactive_false_completes(fake_system: Fak
     assert "completed:" in result.stdout
 
 
+@pytest.mark.lvm_versions()
 @pytest.mark.parametrize("target", ["vg/pvmove0", "othervg/pvmove0", "vg/pvmove7"])
 def test_run_without_a_move_has_nothing_to_do(fake_system: FakeSystem, target: str) -> None:
     fake_system.vg("vg")

@@ -1,4 +1,15 @@
-"""A small simulation of LVM2 2.03.16, device-mapper and systemd for lvmove's end-to-end tests.
+"""A small simulation of LVM2 (2.03.16 by default), device-mapper and systemd for lvmove's end-to-end tests.
+
+`LVMOVE_FAKE_LVM_VERSION` (2.03.16, 2.03.31, 2.03.39 or main; see VERSIONS) selects what differs between LVM
+generations, as LVM's source and real runs show it:
+- 2.03.26 on: JSON reports carry LVM's messages in a top-level "log" list on stdout (report_command_log=1),
+  not on stderr: `lvs VG` of a missing VG prints nothing on stderr and exits 5;
+- 2.03.31 on: the orphan `pvmoveN` error LV an interrupted finish leaves is visible (2.03.16: hidden);
+- 2.03.36 on: the pvmove LV's dm UUID (and those of its `_mimage_N` images) ends in "-real";
+- main (2.03.40-git): become_daemon() NUL-terminates the rewritten argv[0]: a forked poller started as `lvm`
+  shows as "(l" (2.03.16 to 2.03.39: "(lv").
+`lvs --readonly` reports lv_active "unknown" in every one of them (--readonly turns activation off; the field
+is _binary_undef_disp() then, lib/report/report.c).
 
 The fake `lvm`, `dmsetup` and `systemctl` in `bin/` share one JSON state file named by `LVMOVE_FAKE_STATE`;
 `tests/conftest.py` builds that state through the same functions. The state holds VGs (PVs with maj:min,
@@ -56,6 +67,25 @@ LV_FIELDS = ("vg_name", "vg_uuid", "vg_extent_size", "lv_name", "lv_uuid", "lv_a
 
 def state_path() -> Path:
     return Path(os.environ["LVMOVE_FAKE_STATE"])
+
+
+VERSIONS = ("2.03.16", "2.03.31", "2.03.39", "main")
+MAIN = (2, 3, 40)
+
+
+def lvm_version() -> tuple[int, ...]:
+    """The LVM generation the fake plays (LVMOVE_FAKE_LVM_VERSION; "main" is 2.03.40-git)."""
+    text = os.environ.get("LVMOVE_FAKE_LVM_VERSION") or VERSIONS[0]
+    return MAIN if text == "main" else tuple(int(part) for part in text.split("."))
+
+
+def since(version: str) -> bool:
+    return lvm_version() >= tuple(int(part) for part in version.split("."))
+
+
+def forked_argv0() -> str:
+    """argv[0] ("lvm") of LVM's forked background poller after become_daemon() rewrote it with "(lvm2)"."""
+    return "(l" if since("2.03.40") else "(lv"
 
 
 def timescale() -> float:
@@ -287,8 +317,9 @@ def checkpoint(state: State, vg: str, move: State) -> None:
     event(state, "checkpoint", lv=f"{vg}/{move['name']}", checkpointed=move["checkpointed"])
 
 
-def finish(state: State, vg: str, move: State, *, abort: bool = False) -> None:
-    """LVM's finish (or abort): moved segments take their final areas, LOCKED goes, pvmoveN goes."""
+def finish(state: State, vg: str, move: State, *, abort: bool = False, orphan: bool = False) -> None:
+    """LVM's finish (or abort): moved segments take their final areas, LOCKED goes, pvmoveN goes. `orphan`:
+    a crash between the finish's two commits, which leaves pvmoveN as an `error` LV (see add_orphan)."""
     data = state["vgs"][vg]
     for index, piece in enumerate(move["pieces"]):
         lv = find_lv(state, vg, piece["lv"])
@@ -298,7 +329,18 @@ def finish(state: State, vg: str, move: State, *, abort: bool = False) -> None:
         lv["segments"][piece["seg"]]["devices"] = [list(piece["dst"] if stays_moved else piece["src"])]
         lv["locked"] = False
     data["lvs"] = [lv for lv in data["lvs"] if lv is not move]
+    if orphan:
+        add_orphan(state, vg, move["name"], move["uuid"])
     event(state, "aborted" if abort else "finished", lv=f"{vg}/{move['name']}")
+
+
+def add_orphan(state: State, vg: str, name: str = "pvmove0", uuid: str | None = None) -> State:
+    """The `error` LV an interrupted finish leaves: not a pvmove any more, no dm device; hidden `[pvmoveN]`
+    with 1 extent on 2.03.16, visible from 2.03.31 on (lv_rows)."""
+    lv = {"name": name, "uuid": uuid or new_uuid(state), "orphan": True, "active": False, "locked": False,
+          "segments": []}
+    state["vgs"][vg]["lvs"].append(lv)
+    return lv
 
 
 # ---- views: lvs rows and dm devices ----------------------------------------------------------------------------
@@ -307,6 +349,8 @@ def _attr(lv: State, kind: str) -> str:
     active = lv["active"]
     if kind == "pvmove":
         return "p-C-aom---" if active else "p-C---m---"
+    if kind == "orphan":  # an error segment (virtual), allocated contiguous like the pvmove LV it was
+        return "vwc-a-v---" if active else "vwc---v---"
     if kind == "image":  # LVM marks pvmove images out of sync ("I") for as long as the move runs
         return "Iwi-aom---" if active else "Iwi---m---"
     third = "I" if lv.get("locked") else "i"
@@ -352,6 +396,11 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
             rows.append((name, index, row))
 
     for lv in data["lvs"]:
+        if lv.get("orphan"):
+            visible = since("2.03.31")
+            add(lv["name"], not visible, lv, "orphan", [("error", 1, [])],
+                {"lv_layout": "error", "lv_role": "public" if visible else "private"})
+            continue
         if not lv.get("pvmove"):
             add(lv["name"], False, lv, "lv", [("linear", s["size_pe"], [tuple(d) for d in s["devices"]])
                                                for s in lv["segments"]], {})
@@ -375,6 +424,12 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
     return [r[2] for r in rows]
 
 
+def layer_suffix() -> str:
+    """2.03.36 on, internal LVs (the pvmove LV, hidden mirror images) carry a layer suffix in their dm UUID
+    (lib/misc/lvm-string.c build_dm_uuid()); the dm name stays as it was."""
+    return "-real" if since("2.03.36") else ""
+
+
 def dm_name(vg: str, lv: str) -> str:
     return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
 
@@ -395,6 +450,7 @@ def dm_devices(state: State) -> dict[str, State]:
             minor = minors[(vg, lv["name"])]
             base = {"uuid": "LVM-" + (data["uuid"] + lv["uuid"]).replace("-", ""), "attr": "L--w"}
             if lv.get("pvmove"):
+                base["uuid"] += layer_suffix()
                 devices.update(_pvmove_devices(state, vg, lv, base, minor))
                 continue
             table, status, start = [], [], 0
@@ -442,7 +498,7 @@ def _pvmove_devices(state: State, vg: str, move: State, base: State, minor: int)
                 lines.append(f"{start} {p['size_pe'] * ext} linear {pvs[dev]} {PE_START_SECTORS + pe * ext}")
                 start += p["size_pe"] * ext
             image = f"{name}_mimage_{n}"
-            uuid = "LVM-" + (data["uuid"] + move["image_uuids"][str(n)]).replace("-", "")
+            uuid = "LVM-" + (data["uuid"] + move["image_uuids"][str(n)]).replace("-", "") + layer_suffix()
             out[image] = {**base, "uuid": uuid, "table": lines,
                           "status": [f"{ln.split()[0]} {ln.split()[1]} linear " for ln in lines],
                           "minor": minor + 1 + n}
@@ -475,18 +531,25 @@ def _pvmove_devices(state: State, vg: str, move: State, base: State, minor: int)
 
 # ---- fake /proc registration ----------------------------------------------------------------------------------
 
+LVM_BINARY = os.path.realpath(Path(__file__).resolve().parent / "bin" / "lvm")
+
+
 def register_process(argv: list[str], pid: int | None = None) -> Path | None:
-    """Show this process (or `pid`) in the fake /proc (`LVMOVE_PROC`) with an LVM-looking cmdline; real
-    syscall/stat/status."""
+    """Show this process (or `pid`) in the fake /proc (`LVMOVE_PROC`) with an LVM-looking cmdline, exe and
+    comm; real syscall/stat/status/cgroup."""
     root = os.environ.get("LVMOVE_PROC")
     if not root:
         return None
     pid = pid or os.getpid()
     entry = Path(root) / str(pid)
     entry.mkdir(parents=True, exist_ok=True)
-    for name in ("syscall", "stat", "wchan", "status"):
+    for name in ("syscall", "stat", "wchan", "status", "cgroup"):
         with contextlib.suppress(FileExistsError):
             (entry / name).symlink_to(f"/proc/{pid}/{name}")
+    # What the kernel says of an `lvm` process: its exe is the lvm binary (here: this fake), comm "lvm".
+    with contextlib.suppress(FileExistsError):
+        (entry / "exe").symlink_to(LVM_BINARY)
+    (entry / "comm").write_text("lvm\n")
     tmp = entry / f".cmdline.{os.getpid()}"
     tmp.write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
     tmp.replace(entry / "cmdline")

@@ -30,8 +30,11 @@ PVS = {"/dev/sda": "8:0", "/dev/sdb": "8:16", "/dev/sdc": "8:32"}
 class FakeSystem:
     """Builds and inspects the fake world; runs lvmove against it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lvm_version: str = fakelvm.VERSIONS[0]) -> None:
+        if lvm_version not in fakelvm.VERSIONS:
+            raise ValueError(f"fake LVM plays {', '.join(fakelvm.VERSIONS)}, not {lvm_version}")
         self.root = root
+        self.lvm_version = lvm_version
         self.state_path = root / "state.json"
         self.proc = root / "proc"
         self.rundir = root / "run"
@@ -53,6 +56,7 @@ class FakeSystem:
             "LVMOVE_ALLOW_NONROOT": "1",
             "LC_ALL": "C",
             "LVMOVE_NO_IOCTL": "1",  # never read the host's real device-mapper devices
+            "LVMOVE_FAKE_LVM_VERSION": lvm_version,
         }
 
     # ---- building state ----
@@ -90,6 +94,11 @@ class FakeSystem:
         self.lv(vg, "data", [("/dev/sda", 0, 4), ("/dev/sdc", 0, 2), ("/dev/sda", 8, 4)])
         self.lv(vg, "logs", [("/dev/sda", 4, 4)])
         return self.move(vg, "/dev/sda", ["/dev/sdb"], **kw)
+
+    def orphan(self, vg: str = "vg", name: str = "pvmove0") -> None:
+        """The `error` LV an interrupted finish leaves (hidden on 2.03.16, visible from 2.03.31 on)."""
+        with self.edit() as state:
+            fakelvm.add_orphan(state, vg, name)
 
     def set_move(self, vg: str = "vg", name: str = "pvmove0", **values: Any) -> None:
         with self.edit() as state:

@@ -1,24 +1,35 @@
-"""VM suite plumbing: the `vm` marker, the shared guest image and lvmove payload, and a results table.
+"""VM suite plumbing: the `vm` marker, the generation, its guest image, upstream LVM tree and lvmove payload,
+and a results table.
 
 Run with `pytest -m vm tests/vm`. Without qemu/mmdebstrap or the archive the tests skip locally and FAIL
 when CI=true.
+
+Fixtures: `generation` (a generations.Generation; test_scenarios parametrizes it indirectly, otherwise
+$LVMOVE_VM_SUITE + $LVMOVE_VM_LVM), `vm_image` (that generation's guest image), `lvm_overlay` (its upstream
+LVM2 tree, lvmbuild.LvmTree, or None for the suite's own lvm2), `lvmove_payload`, `keep_disks`. A vm test's
+`harness.new_run()` lays its generation's `lvm_overlay` over the guest unless told otherwise (`lvm=`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from . import harness, lvmbuild
+from .generations import Generation
 from .hostcmd import HostCommandError
 from .image import Image, build, missing_host_tools
+from .lvmbuild import LvmTree
 from .lvmove_pkg import prepare_payload
 
-RESULTS: list[tuple[str, float, str]] = []
+# (test name, generation, seconds, outcome, LVM version(s) the guest reported)
+RESULTS: list[tuple[str, str, float, str, str]] = []
 OUTCOMES: dict[str, str] = {}
 
 
@@ -33,8 +44,25 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"VM tests cannot run: {reason}")
 
 
+def default_generation() -> Generation:
+    return Generation(os.environ.get("LVMOVE_VM_SUITE", "bookworm"), lvmbuild.selected())
+
+
+def generation_of(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("generation") if callspec is not None else None
+    return (param if isinstance(param, Generation) else default_generation()).name
+
+
 @pytest.fixture(scope="session")
-def vm_image() -> Image:
+def generation(request: pytest.FixtureRequest) -> Generation:
+    """The generation a test runs on (indirect parameter), else $LVMOVE_VM_SUITE (+ $LVMOVE_VM_LVM)."""
+    param = getattr(request, "param", None)
+    return param if isinstance(param, Generation) else default_generation()
+
+
+@pytest.fixture(scope="session")
+def vm_image(generation: Generation) -> Image:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     missing = missing_host_tools()
     if missing:
@@ -42,10 +70,39 @@ def vm_image() -> Image:
     if os.geteuid() != 0:
         unavailable("the image build (mmdebstrap --mode=root) needs root")
     try:
-        return build(os.environ.get("LVMOVE_VM_SUITE", "bookworm"))
+        return build(generation.suite)
     except HostCommandError as exc:
         unavailable(f"guest image build failed: {exc}")
         raise
+
+
+@pytest.fixture(scope="session")
+def lvm_overlay(generation: Generation, vm_image: Image) -> LvmTree | None:
+    """Upstream LVM2 of the generation (built on the host or cached), None for the suite's own lvm2.
+    Missing build tools skip (fail in CI); a failed build of a requested LVM fails."""
+    if generation.lvm is None:
+        return None
+    missing = lvmbuild.missing_host_tools()
+    if missing:
+        unavailable(f"cannot build LVM2 {generation.lvm}: missing " + " ".join(missing)
+                    + f" (apt-get install {lvmbuild.BUILD_DEPS})")
+    try:
+        return lvmbuild.build(generation.lvm)
+    except HostCommandError as exc:
+        pytest.fail(f"LVM2 {generation.lvm} build failed: {exc}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _lvm_for_new_run(request: pytest.FixtureRequest) -> Iterator[None]:
+    """vm tests: new_run() lays this test's generation's LVM tree over the guest unless given `lvm=`."""
+    if request.node.get_closest_marker("vm") is None:
+        yield
+        return
+    harness.set_default_lvm(request.getfixturevalue("lvm_overlay"))
+    try:
+        yield
+    finally:
+        harness.set_default_lvm("env")
 
 
 @pytest.fixture(scope="session")
@@ -62,10 +119,12 @@ def keep_disks() -> bool:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     started = time.monotonic()
+    seen_before = len(harness.SEEN)
     yield
     if item.get_closest_marker("vm") is not None:
         outcome = OUTCOMES.get(item.nodeid, "?")
-        RESULTS.append((item.name, time.monotonic() - started, outcome))
+        versions = ", ".join(dict.fromkeys(v for _, _, v in harness.SEEN[seen_before:])) or "-"
+        RESULTS.append((item.name, generation_of(item), time.monotonic() - started, outcome, versions))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -73,13 +132,33 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         OUTCOMES[report.nodeid] = "skipped" if report.skipped else ("pass" if report.passed else "FAIL")
 
 
+def machine_label(test_name: str) -> str:
+    """`test_s2_s8_no_lvmpolld_kill_stop[bookworm+2.03.39]` -> `test_s2_s8_no_lvmpolld_kill_stop`."""
+    return re.sub(r"\[.*\]$", "", test_name)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not RESULTS:
         return
     tr = terminalreporter
     tr.section("lvmove VM scenarios")
-    width = max(len(name) for name, _, _ in RESULTS)
-    tr.write_line(f"{'scenario'.ljust(width)}  {'seconds':>8}  result")
-    for name, seconds, outcome in RESULTS:
-        tr.write_line(f"{name.ljust(width)}  {seconds:8.1f}  {outcome}")
-    tr.write_line(f"{'total'.ljust(width)}  {sum(s for _, s, _ in RESULTS):8.1f}")
+    width = max(len(name) for name, *_ in RESULTS)
+    gwidth = max(len("generation"), *(len(g) for _, g, *_ in RESULTS))
+    tr.write_line(f"{'scenario'.ljust(width)}  {'generation'.ljust(gwidth)}  {'seconds':>8}  result   guest LVM")
+    for name, gen, seconds, outcome, versions in RESULTS:
+        tr.write_line(f"{name.ljust(width)}  {gen.ljust(gwidth)}  {seconds:8.1f}  {outcome.ljust(7)}  {versions}")
+    tr.write_line(f"{'total'.ljust(width)}  {''.ljust(gwidth)}  {sum(r[2] for r in RESULTS):8.1f}")
+    # One row per machine, one column per generation.
+    gens = list(dict.fromkeys(g for _, g, *_ in RESULTS))
+    if len(gens) < 2:
+        return
+    cells: dict[tuple[str, str], str] = {}
+    for name, gen, seconds, outcome, _ in RESULTS:
+        cells[(machine_label(name), gen)] = f"{outcome} {seconds:.0f}s"
+    machines = list(dict.fromkeys(machine_label(name) for name, *_ in RESULTS))
+    mwidth = max(len(m) for m in machines)
+    cw = max(12, *(len(g) for g in gens))
+    tr.write_line("")
+    tr.write_line(f"{'machine'.ljust(mwidth)}  " + "  ".join(g.ljust(cw) for g in gens))
+    for m in machines:
+        tr.write_line(f"{m.ljust(mwidth)}  " + "  ".join(cells.get((m, g), "not run").ljust(cw) for g in gens))

@@ -79,6 +79,13 @@ class Guest:
     def pv_path(self, index: int) -> Path:
         return self.workdir / f"pv{index}.raw"
 
+    @property
+    def initrd(self) -> Path:
+        """The initramfs to boot: the image's, or one the guest rebuilt and left in the share as boot/initrd.img
+        (upstream LVM laid over the guest's, for PVs the initramfs sees: scenarios/lib.sh `lvm_overlay`)."""
+        rebuilt = self.share / "boot" / "initrd.img"
+        return rebuilt if rebuilt.is_file() else self.image.initrd
+
     # disks -----------------------------------------------------------------------------------------
     def prepare_disks(self) -> None:
         """Create the root overlay and the PV files once; later boots reuse them (a reboot)."""
@@ -109,7 +116,7 @@ class Guest:
             "-kernel",
             str(self.image.kernel),
             "-initrd",
-            str(self.image.initrd),
+            str(self.initrd),
             "-append",
             append,
             "-drive",
@@ -146,6 +153,8 @@ class Guest:
         self.handled.clear()
         self.qmp_path.unlink(missing_ok=True)
         (self.share / "boot-number").write_text(f"{self.boots}\n")
+        if self.initrd != self.image.initrd:
+            log.info("boot %d with the initramfs the guest rebuilt: %s", self.boots, self.initrd)
         append = (
             "root=LABEL=vmroot rw console=ttyS0,115200 loglevel=4 systemd.show_status=0 "
             f"lvmove.script={script} lvmove.phase={phase} {extra_append}"

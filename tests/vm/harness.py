@@ -14,9 +14,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from . import lvmbuild
 from .guest import Guest, GuestError
 from .image import Image, build
+from .lvmbuild import LvmTree
 from .lvmove_pkg import prepare_payload
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +28,22 @@ REPO = HERE.parent.parent
 CAPTURED = REPO / "tests" / "fixtures" / "captured"
 
 log = logging.getLogger("lvmove.vm")
+
+# What new_run() lays over the guest's lvm2 when its caller does not say: "env" = $LVMOVE_VM_LVM (built or
+# cached here), or what conftest set for the running test (its generation's `lvm_overlay`).
+LvmChoice = LvmTree | None | Literal["env"]
+_default_lvm: LvmChoice = "env"
+# (machine tag, generation, `lvm version` first line seen in the guest) of every closed run, in order.
+SEEN: list[tuple[str, str, str]] = []
+
+
+def set_default_lvm(lvm: LvmChoice) -> None:
+    global _default_lvm
+    _default_lvm = lvm
+
+
+def resolve_lvm(lvm: LvmChoice) -> LvmTree | None:
+    return lvmbuild.build_selected() if lvm == "env" else lvm
 
 
 def work_root() -> Path:
@@ -50,10 +69,17 @@ class Run:
     name: str
     guest: Guest
     started: float = field(default_factory=time.monotonic)
+    generation: str = ""
+    lvm: LvmTree | None = None
 
     @property
     def out(self) -> Path:
         return self.guest.share / "out"
+
+    def lvm_version(self) -> str:
+        """The first line of `lvm version` in the guest's latest boot (out/lvm-version.txt), or "?"."""
+        path = self.out / "lvm-version.txt"
+        return (path.read_text().strip() or "?") if path.exists() else "?"
 
     def checks(self) -> Checks:
         path = self.out / "checks.txt"
@@ -83,7 +109,9 @@ class Run:
         problems += [f"MISSING {name}" for name in required if not checks.passed(name)]
         if problems:
             raise GuestError(
-                f"scenario {self.name}: " + "; ".join(problems) + f"\n(see {self.out})\n{self.guest.phase_log_tail()}"
+                f"scenario {self.name} on {self.generation} (LVM {self.lvm_version()}): "
+                + "; ".join(problems)
+                + f"\n(see {self.out})\n{self.guest.phase_log_tail()}"
             )
 
     def save_capture(self, dest: Path) -> None:
@@ -94,6 +122,10 @@ class Run:
 
     def close(self, keep: bool) -> None:
         self.guest.close(keep=keep)
+        version = self.lvm_version()
+        SEEN.append((self.guest.workdir.name, self.generation, version))
+        log.info("%s on %s: guest LVM %s (%.1fs)", self.guest.workdir.name, self.generation, version,
+                 time.monotonic() - self.started)
 
 
 def new_run(
@@ -106,19 +138,38 @@ def new_run(
     boot_bps: int = 0,
     tag: str = "",
     env: dict[str, str] | None = None,
+    lvm: LvmChoice | Literal["default"] = "default",
 ) -> Run:
-    """A fresh machine for scenario `name` with the scripts (and lvmove) in its share."""
+    """A fresh machine for scenario `name` with the scripts (and lvmove) in its share.
+
+    lvm: upstream LVM2 to lay over the guest's own at the start of each boot (lvmbuild.LvmTree), None for
+    the suite's lvm2, "env" for $LVMOVE_VM_LVM; not given: what conftest set for the running test (its
+    `lvm_overlay`), else $LVMOVE_VM_LVM."""
+    tree = resolve_lvm(_default_lvm if lvm == "default" else lvm)
+    gen = lvmbuild.generation(image.suite, tree.name if tree else None)
     workdir = work_root() / (tag or name)
     if workdir.exists():
         shutil.rmtree(workdir)
     guest = Guest(image=image, workdir=workdir, pv_count=pv_count, bus=bus, boot_bps=boot_bps)
     for script in SCENARIOS.glob("*.sh"):
         shutil.copy2(script, guest.share / script.name)
-    lines = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
+    overlay_env = {"LVM_GENERATION": gen}
+    if tree is not None:
+        (guest.share / "lvm").mkdir()
+        shutil.copy2(tree.tarball, guest.share / "lvm" / f"{tree.tag}.tar")
+        overlay_env |= {
+            "LVM_OVERLAY": f"lvm/{tree.tag}.tar",
+            "LVM_OVERLAY_ID": tree.tag,
+            "LVM_OVERLAY_VERSION": tree.short_version,
+            # PVs on virtio-blk are seen by the initramfs: rebuild it with the upstream LVM for later boots.
+            "LVM_OVERLAY_INITRAMFS": "1" if bus == "blk" else "0",
+        }
+    lines = [f"{key}={shlex.quote(value)}" for key, value in ({**overlay_env, **(env or {})}).items()]
     (guest.share / "scenario.env").write_text("".join(line + "\n" for line in lines))
     if payload is not None:
         shutil.copytree(payload, guest.share, dirs_exist_ok=True)
-    return Run(name=name, guest=guest)
+    log.info("machine %s (%s) on %s", tag or name, name, gen + (f" ({tree.version})" if tree else ""))
+    return Run(name=name, guest=guest, generation=gen, lvm=tree)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,12 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-lvmove", action="store_true")
     parser.add_argument("--phase2-bps", type=int, default=0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--lvm", default=None, help="upstream LVM2 to lay over (2.03.39, main; default $LVMOVE_VM_LVM)")
     parser.add_argument("--single", action="store_true", help="one boot, no crash (healthy.sh)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     image = build()
     payload = None if args.no_lvmove else prepare_payload(work_root() / "payload")
-    run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, payload=payload)
+    lvm: LvmChoice = lvmbuild.build(args.lvm) if args.lvm else "env"
+    run = new_run(args.scenario, image, bus=args.bus, pv_count=args.pvs, payload=payload, lvm=lvm)
     try:
         if not args.single:
             run.crash_phase(1)
@@ -143,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         run.assert_ok()
     finally:
         run.close(keep=args.keep)
-    print(f"{args.scenario}: ok in {time.monotonic() - run.started:.1f}s")
+    print(f"{args.scenario} on {run.generation} (LVM {run.lvm_version()}): ok in {time.monotonic() - run.started:.1f}s")
     return 0
 
 

@@ -11,6 +11,7 @@ time, never written into the project.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import logging
 import os
@@ -145,8 +146,16 @@ def archive_uri() -> str:
 
 
 def build(suite: str = "bookworm", *, force: bool = False) -> Image:
-    """Build the guest image unless an identical one is cached; return it."""
+    """Build the guest image unless an identical one is cached; return it. One build per suite at a time:
+    a second caller waits for the first and then uses its image."""
     image = image_for(suite)
+    image.directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(image.directory.parent / f".{suite}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(image, suite, force)
+
+
+def _build_locked(image: Image, suite: str, force: bool) -> Image:
     if is_built(image) and not force:
         log.info("guest image cached: %s", image.directory)
         return image

@@ -1,7 +1,9 @@
-"""lvmove on real LVM2 2.03.16 in a qemu guest: crash, reboot, resume, finish (issue 5 scenarios).
+"""lvmove on real LVM2 in qemu guests: crash, reboot, resume, finish (issue 5 scenarios), on every LVM
+generation that LVMOVE_VM_MATRIX names (see generations.py; default: every machine on bookworm).
 
-Each test is one machine (one or two boots). Guest scripts in scenarios/ do the LVM work and write
-PASS/FAIL checks; the host crashes (SIGKILL qemu), reboots and asserts that every expected check passed.
+Each test is one machine (one or two boots) on one generation. Guest scripts in scenarios/ do the LVM work
+and write PASS/FAIL checks; the host crashes (SIGKILL qemu), reboots and asserts that every expected check
+passed.
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from .generations import from_environment, machine_of
 from .harness import Run, new_run
 from .image import Image
 
 pytestmark = pytest.mark.vm
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each machine runs once per generation of the matrix that lists it; `vm_image` is that generation's."""
+    if "vm_image" not in metafunc.fixturenames:
+        return
+    machine = machine_of(metafunc.function.__name__)
+    gens = [g for g, machines in from_environment().items() if machine in machines]
+    metafunc.parametrize("generation", gens, ids=[g.name for g in gens], indirect=True)
 
 MIB = 1024 * 1024
 COMMON = (

@@ -74,8 +74,55 @@ lvm_conf_set() {  # lvm_conf_set section/key=value ...: edit /etc/lvm/lvm.conf (
     lvmconfig --type diff
 }
 
+# Upstream LVM2 over the guest's own (host: LVMOVE_VM_LVM, tests/vm/lvmbuild.py). scenario.env names the tree
+# (LVM_OVERLAY, a tarball in the share; LVM_OVERLAY_ID; LVM_OVERLAY_VERSION, e.g. "2.03.39(2)"), the generation
+# (LVM_GENERATION, e.g. bookworm+2.03.39) and LVM_OVERLAY_INITRAMFS=1 (PVs the initramfs sees: rebuild it and
+# leave it in the share as boot/initrd.img, which the host boots from then on). Laid over once, in the first
+# boot, before lvmove and any LVM work; later boots run on the root overlay that kept it (checked via the
+# marker). Every boot records `lvm version`'s first line in out/lvm-version.txt (and out/lvm-versions.txt).
+LVM_OVERLAY_MARK=/etc/lvmove-vm/lvm-overlay
+lvm_overlay() {
+    [ "${LVM_OVERLAY_DONE:-0}" = 1 ] && return 0
+    LVM_OVERLAY_DONE=1
+    local gen=${LVM_GENERATION:-?} ver kver
+    if [ -n "${LVM_OVERLAY:-}" ]; then
+        if [ "$(cat "$LVM_OVERLAY_MARK" 2>/dev/null)" = "$LVM_OVERLAY_ID" ]; then
+            log "LVM tree $LVM_OVERLAY_ID already laid over (kept by the root overlay since an earlier boot)"
+        else
+            [ "$(boot_no)" -le 1 ] || check_fail lvm-overlay-kept "$gen: boot $(boot_no) ran without $LVM_OVERLAY_ID"
+            cmd tar -xf "$SHARE/$LVM_OVERLAY" -C / --keep-directory-symlink --no-overwrite-dir || die "cannot lay $LVM_OVERLAY over /"
+            cmd ldconfig
+            cmd systemctl daemon-reload
+            cmd udevadm control --reload
+            cmd systemctl restart lvm2-lvmpolld.socket
+            mkdir -p "${LVM_OVERLAY_MARK%/*}"
+            echo "$LVM_OVERLAY_ID" > "$LVM_OVERLAY_MARK"
+            if [ "${LVM_OVERLAY_INITRAMFS:-0}" = 1 ]; then
+                kver=$(uname -r)
+                cmd update-initramfs -u -k "$kver" || die "update-initramfs failed"
+                mkdir -p "$SHARE/boot"
+                cp "/boot/initrd.img-$kver" "$SHARE/boot/initrd.img.part" && mv "$SHARE/boot/initrd.img.part" "$SHARE/boot/initrd.img" ||
+                    die "cannot copy the rebuilt initramfs to the share"
+            fi
+            sync
+        fi
+    fi
+    ver=$(lvm version 2>&1 | head -1 | sed 's/^ *LVM version: *//')
+    echo "$ver" > "$OUT/lvm-version.txt"
+    echo "boot $(boot_no) phase $PHASE $gen: $ver" >> "$OUT/lvm-versions.txt"
+    log "LVM on $gen: $ver"
+    if [ -n "${LVM_OVERLAY:-}" ]; then
+        case "$ver" in
+            "$LVM_OVERLAY_VERSION"*) check_pass lvm-version "$gen boot $(boot_no): $ver" ;;
+            *) check_fail lvm-version "$gen boot $(boot_no): lvm says '$ver', expected $LVM_OVERLAY_VERSION"
+               die "wrong LVM version" ;;
+        esac
+    fi
+}
+
 # Install lvmove the way a distro does: the .deb from the share, or (LVMOVE_VM_STAGED) staged files.
 install_lvmove() {
+    lvm_overlay
     if ls "$SHARE"/pkg/lvmove_*_all.deb > /dev/null 2>&1; then
         cmd dpkg -i "$SHARE"/pkg/lvmove_*_all.deb || die "dpkg -i failed"
     elif [ -d "$SHARE/stage" ]; then
@@ -202,6 +249,7 @@ capture() {
 }
 
 begin() {
+    lvm_overlay
     log "phase $PHASE start: $(uname -r), $(lvm version | head -1 | sed 's/ *LVM version: *//')"
 }
 

@@ -1,0 +1,62 @@
+"""Orphan pvmoveN LVs: what a crash between LVM's two finish commits leaves behind, and their repair.
+
+LVM's finish first commits the moved LVs back onto their new PVs with pvmoveN turned into an `error` LV,
+then removes pvmoveN in a second commit. A crash between the two leaves that LV for good: hidden and with
+no device on 2.03.16, visible and autoactivated (a device that returns I/O errors) from 2.03.31 on. Nothing
+in LVM ever removes it. It is removed here, through LVM (`lvremove`), only when that is unambiguous:
+- its name is pvmoveN, it carries no PVMOVE flag and every segment is `error`;
+- no LV's segments map onto it;
+- no LVM command that could be finishing a move in its VG is running (that would be LVM's finish in
+  progress between its commits, not an orphan);
+- LVM itself refuses to remove an LV that is open (`lvremove` without --force).
+Otherwise it is reported with the command that removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from lvmove_hooks import procscan, runner
+from lvmove_hooks.lvm import LVM
+from lvmove_hooks.model import LogicalVolume
+from lvmove_hooks.names import LvRef
+
+log = logging.getLogger("lvmove.orphan")
+
+_FINISHERS = ("pvmove", "lvpoll")
+
+
+@dataclass(frozen=True)
+class Orphan:
+    ref: LvRef
+    uuid: str
+    problem: str  # "" when it may be removed; else why not
+
+    @property
+    def fix(self) -> str:
+        return f"lvremove {self.ref}"
+
+
+def find(volumes: list[LogicalVolume], name: str | None = None) -> list[Orphan]:
+    """Orphan error LVs in a report (only `name` when given), each with what stands against removing it."""
+    found = []
+    for lv in volumes:
+        if not lv.is_error_orphan or (name is not None and lv.name != name):
+            continue
+        users = sorted(str(other.ref) for other in volumes if other.uuid != lv.uuid and other.maps_to(lv.name))
+        problem = f"still referenced by {', '.join(users)}" if users else ""
+        found.append(Orphan(lv.ref, lv.uuid, problem))
+    return found
+
+
+def lvm_busy(vg: str) -> list[str]:
+    """LVM commands that may be finishing a move in `vg` right now (any pvmove/lvpoll, or an activation of
+    the VG that hands it to a poller): while one runs, an error pvmoveN may be LVM's finish in progress."""
+    busy = [p.describe() for p in procscan.processes() if p.lvm_command in _FINISHERS]
+    return busy + [p.describe() for p in procscan.activators(vg, set())]
+
+
+def remove(orphan: Orphan) -> runner.Result:
+    """`lvremove` it by name, after the caller re-checked it by UUID; never forced (an open LV stays)."""
+    return runner.run([LVM, "lvremove", "--yes", str(orphan.ref)], mutating=True, check=False)
