@@ -22,9 +22,10 @@ UPSTREAM = ("2.03.39", "main")
 FULL_MATRIX = ";".join(
     [f"{suite}:all" for suite in SUITES] + [f"bookworm+{lvm}:all" for lvm in UPSTREAM]
 )
-# CI (issue 11): every machine on the current stable, the machines that lean hardest on LVM internals
-# (crash/resume, no lvmpolld with the warm poller, atomic) on the other generations.
-CI_MATRIX = "trixie:all;bookworm:s1,s2,s4;bookworm+2.03.39:s1,s2,s4;sid:s2;bookworm+main:s2"
+# CI: every machine on the current stable (trixie) and, on bookworm, the no-lvmpolld machine (warm poller,
+# kill/stop); the demo (run by .ci/run first) is a bookworm crash/resume. That is what fits CI's 90 minutes
+# from nothing cached on 2 cores with a margin; the other generations run with LVMOVE_VM_MATRIX=full.
+CI_MATRIX = "trixie:all;bookworm:s2"
 
 
 class MatrixError(ValueError):

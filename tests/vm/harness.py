@@ -147,7 +147,7 @@ def new_run(
     `lvm_overlay`), else $LVMOVE_VM_LVM."""
     tree = resolve_lvm(_default_lvm if lvm == "default" else lvm)
     gen = lvmbuild.generation(image.suite, tree.name if tree else None)
-    workdir = work_root() / (tag or name)
+    workdir = work_root() / f"{tag or name}-{gen}"  # one per generation: each run's logs are kept
     if workdir.exists():
         shutil.rmtree(workdir)
     guest = Guest(image=image, workdir=workdir, pv_count=pv_count, bus=bus, boot_bps=boot_bps)
