@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lvmove_hooks import __version__, carry, config, lvm, statefile, units
+from lvmove_hooks import __version__, carry, config, lvm, pause, statefile, units
 from lvmove_hooks.ending import ending, placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove
 from lvmove_hooks.model import Move
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("abort", help="abort a move with LVM's own abort")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
 
+    p = sub.add_parser("pause", help="stop carrying a move until 'lvmove resume' (survives reboots)")
+    p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
+
+    p = sub.add_parser("resume", help="carry a paused move again")
+    p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
+
     p = sub.add_parser("move", help="start a new move carried by lvmove's unit")
     p.add_argument("source", help="source PV, e.g. /dev/sdb")
     p.add_argument("destinations", nargs="*", help="destination PV(s) (default: LVM chooses)")
@@ -68,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = {
         "status": cmd_status, "start": cmd_start, "watch": cmd_watch, "abort": cmd_abort,
-        "move": cmd_move, "run": cmd_run,
+        "move": cmd_move, "run": cmd_run, "pause": cmd_pause, "resume": cmd_resume,
     }[args.command]
     try:
         return int(handler(args))
@@ -122,6 +128,7 @@ def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: 
         "unit_state": unit.get("ActiveState", "inactive") if unit_states is not None else "unknown",
         "unit_status": unit.get("StatusText", ""),
         "poller": shared.get("poller", ""),
+        "paused": pause.paused_uuid(move.ref.instance) == move.uuid,
     }
 
 
@@ -157,7 +164,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             r["mode"],
             r["source"],
             ",".join(r["destinations"]) or "-",
-            f"{r['unit']} ({r['unit_state']})",
+            f"{r['unit']} ({'paused' if r['paused'] else r['unit_state']})",
         ))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
@@ -171,6 +178,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     need_root("start")
     move = match(target, lvm.moves())
+    if pause.paused_uuid(move.ref.instance) == move.uuid:
+        raise CommandFailed(f"{move.ref} is paused (lvmove pause)",
+                            hint=f"carry it again with: lvmove resume {move.ref}")
+    return _start(move)
+
+
+def _start(move: Move) -> int:
     blocked = carry.blockers(move.ref.vg, config.load(), move.ref)
     if blocked:
         raise CommandFailed(f"{move.ref.unit} would not carry {move.ref}: " + "; ".join(blocked),
@@ -185,6 +199,32 @@ def cmd_start(args: argparse.Namespace) -> int:
           f"{', '.join(move.destinations) or '?'})")
     print(f"watch it with: lvmove watch {move.ref}   or: journalctl -f -u '{move.ref.unit}'")
     return int(Exit.OK)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    target = parse_target(args.target)
+    need_root("pause")
+    move = match(target, lvm.moves())
+    pause.pause(move.ref.instance, move.uuid)
+    units.stop(move.ref.unit)
+    kernel = lvm.Kernel()
+    pct = current_percent(move, kernel)
+    kernel.close()
+    print(f"paused {move.ref} at {f'{pct:.1f}%' if pct is not None else '?'}: lvmove will not carry it (not by "
+          f"udev, the generator or at boot) until 'lvmove resume {move.ref}'")
+    print("the move stays in LVM's metadata; the kernel finishes copying the segment in flight, and no "
+          "checkpoint is made while paused" + ("" if move.mode == "by-segment" else " (atomic: nothing is final "
+                                               "before the finish)"))
+    return int(Exit.OK)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    target = parse_target(args.target)
+    need_root("resume")
+    move = match(target, lvm.moves())
+    if not pause.resume(move.ref.instance):
+        print(f"{move.ref} was not paused")
+    return _start(move)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -230,6 +270,7 @@ def cmd_move(args: argparse.Namespace) -> int:
     except NoSuchMove:
         print(f"{args.source}: nothing left to move (pvmove finished at once)")
         return int(Exit.OK)
+    pause.clear_stale(move.ref.instance, move.uuid)  # a flag left by an earlier move of that name
     if blocked:
         who = "carried by LVM's own poller"
     else:
@@ -337,5 +378,6 @@ def cmd_abort(args: argparse.Namespace) -> int:
         print(f"  {line}")
     if statefile.read(move.ref.instance) is None:
         statefile.take_flag("abort", move.uuid)  # no `lvmove run` shares progress: nobody else will take it
+    pause.resume(move.ref.instance)  # a paused move that is aborted is no longer paused
     print(f"aborted {move.ref}")
     return int(Exit.OK)

@@ -58,6 +58,10 @@ def opted_out() -> str | None:
     return None
 
 
+def paused_dir() -> str:
+    return os.path.join(os.environ.get("LVMOVE_STATEDIR", "/var/lib/lvmove"), "paused")
+
+
 def find_instances(sysfs: str) -> list[str]:
     """Unit instances (escaped VG/LV) of the pvmove LVs whose dm devices exist."""
     found: list[str] = []
@@ -81,6 +85,8 @@ def find_instances(sysfs: str) -> list[str]:
         if layer or not is_pvmove_lv(lv) or name_problem(vg) or name_problem(lv):
             continue
         instance = escape_instance(f"{vg}/{lv}")
+        if os.path.exists(os.path.join(paused_dir(), instance)):
+            continue  # `lvmove pause`: the unit's condition would skip it anyway
         if instance not in found:
             found.append(instance)
     return found

@@ -18,6 +18,16 @@ def start(unit: str) -> None:
                             hint="is systemd running? 'lvmove run VG/LV' carries the move in this shell")
 
 
+STOP_TIMEOUT = 330.0  # the unit's TimeoutStopSec (5 min) and a margin: lvmove stops LVM's poller in its sleep
+
+
+def stop(unit: str) -> None:
+    """`systemctl stop`, waiting until lvmove has let go of the move (it never kills LVM mid-commit)."""
+    result = runner.run([SYSTEMCTL, "stop", unit], check=False, timeout=STOP_TIMEOUT)
+    if not result.ok:
+        raise CommandFailed(f"could not stop {unit}: {result.summary()}", hint=f"see 'systemctl status {unit}'")
+
+
 def show(unit: str, props: tuple[str, ...]) -> dict[str, str]:
     """Properties of one unit (empty when systemctl cannot be asked)."""
     result = runner.run([SYSTEMCTL, "show", f"--property={','.join(props)}", unit], check=False)

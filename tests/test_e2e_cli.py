@@ -381,6 +381,27 @@ def test_start_of_a_masked_unit_fails_and_starts_nothing(fake_system: FakeSystem
     assert fake_system.started_units() == []
 
 
+def test_pause_survives_until_resume(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """`lvmove pause` stops the unit and leaves a flag the unit's condition and the generator honour (so
+    uevents and reboots do not restart it); `start` refuses; `resume` clears it and starts the unit."""
+    fake_system.standard(fixed_pe=2)
+    result = inproc(capsys, "pause", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "paused vg/pvmove0 at 16.7%" in result.stdout and "lvmove resume vg/pvmove0" in result.stdout
+    assert fake_system.state()["stopped_units"] == ["lvmove@vg-pvmove0.service"]
+    uuid = fake_system.lv_state("vg", "pvmove0")["uuid"]  # type: ignore[index]
+    flag = fake_system.root / "var-lib-lvmove" / "paused" / "vg-pvmove0"
+    assert flag.read_text().strip() == uuid
+    status = json.loads(inproc(capsys, "status", "--json").stdout)["moves"][0]
+    assert status["paused"] is True
+    refused = inproc(capsys, "start", "vg/pvmove0")
+    assert refused.returncode == 1 and "is paused" in refused.stderr and "lvmove resume" in refused.stderr
+    assert fake_system.started_units() == []
+    resumed = inproc(capsys, "resume", "vg/pvmove0")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not flag.exists() and fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
+
+
 # ---- bad input, root, configuration ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [

@@ -102,3 +102,13 @@ def test_unreadable_output_dir_still_exits_zero(tmp_path: Path) -> None:
     result = run_generator(tmp_path, sysfs)
     assert result.returncode == 0
     assert "error" in (tmp_path / "kmsg").read_text()
+
+
+def test_paused_moves_are_not_wanted(tmp_path: Path) -> None:
+    """`lvmove pause` must survive a reboot: the generator leaves a paused move alone."""
+    state = tmp_path / "var-lib-lvmove"
+    (state / "paused").mkdir(parents=True)
+    (state / "paused" / "vg-pvmove0").write_text("some-uuid\n")
+    result = run_generator(tmp_path, make_sysfs(tmp_path / "sys", DEVICES), extra={"LVMOVE_STATEDIR": str(state)})
+    assert result.returncode == 0, result.stderr
+    assert wants(tmp_path) == ["lvmove@my\\x2dvg-pvmove3.service"]

@@ -153,7 +153,7 @@ def test_man_page_renders_without_warnings(page: str) -> None:
 
 def test_lvmove_8_lists_every_subcommand_and_exit_code() -> None:
     text = (ROOT / "docs/man/lvmove.8").read_text()
-    for sub in ("status", "start", "watch", "abort", "move", "run"):
+    for sub in ("status", "start", "watch", "abort", "pause", "resume", "move", "run"):
         assert re.search(rf"^\.B[IR]? {sub}\b", text, re.M), sub
     for code in range(10):
         assert f".TP\n.B {code}\n" in text, code
@@ -231,7 +231,7 @@ def _complete(tmp_path: Path, line: str, status_json: str | None) -> list[str]:
                     reason="bash-completion not installed")
 def test_bash_completion(tmp_path: Path) -> None:
     moves = json.dumps({"moves": [{"vg": "vg0", "lv": "pvmove0"}, {"vg": "my-vg", "lv": "pvmove1"}]})
-    assert _complete(tmp_path, "lvmove ", moves) == ["status", "start", "watch", "abort", "move", "run"]
+    assert _complete(tmp_path, "lvmove ", moves) == ["status", "start", "watch", "abort", "pause", "resume", "move", "run"]
     assert _complete(tmp_path, "lvmove st", moves) == ["status", "start"]
     assert _complete(tmp_path, "lvmove status --j", moves) == ["--json"]
     assert _complete(tmp_path, "lvmove start ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]

@@ -23,7 +23,9 @@ def test_unit_shape() -> None:
     unit = unit_sections()
     assert unit["Unit"]["DefaultDependencies"] == "no"
     assert "shutdown.target" in unit["Unit"]["Conflicts"] and "shutdown.target" in unit["Unit"]["Before"]
-    assert unit["Unit"]["ConditionPathExists"] == "!/etc/initrd-release"
+    conditions = [line for line in UNIT.read_text().splitlines() if line.startswith("ConditionPathExists=")]
+    assert conditions == ["ConditionPathExists=!/etc/initrd-release",
+                          "ConditionPathExists=!/var/lib/lvmove/paused/%i"]  # not in the initrd; lvmove pause
     assert unit["Unit"]["ConditionKernelCommandLine"] == "!lvmove.auto=0"
     svc = unit["Service"]
     assert svc["Type"] == "oneshot" and svc["RemainAfterExit"] == "no"

@@ -50,6 +50,7 @@ class FakeSystem:
             "LVMOVE_FAKE_STATE": str(self.state_path),
             "LVMOVE_FAKE_TIMESCALE": str(TIMESCALE),
             "LVMOVE_RUNDIR": str(self.rundir),
+            "LVMOVE_STATEDIR": str(root / "var-lib-lvmove"),
             "LVMOVE_CONFIG": str(self.config_path),
             "LVMOVE_PROC": str(self.proc),
             "LVMOVE_SYSFS": str(self.sysfs),
