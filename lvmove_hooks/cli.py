@@ -10,14 +10,14 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from lvmove_hooks import __version__, carry, config, lvm, pause, statefile, units
+from lvmove_hooks import __version__, carry, config, lvm, pause, statefile, status, units
 from lvmove_hooks.ending import ending, placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove
-from lvmove_hooks.model import Move
+from lvmove_hooks.model import Move, find_moves
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes, human_duration
+from lvmove_hooks.status import current_percent
 from lvmove_hooks.targets import is_pv_name, match, parse_target
 
 EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input, 3 needs root,
@@ -96,80 +96,21 @@ def need_root(what: str) -> None:
 
 # ---- status ----------------------------------------------------------------------------------------------
 
-def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None = None) -> float | None:
-    """The kernel's reading now, else the unit's last one, else what lvs said."""
-    prog = lvm.kernel_progress(move, kernel, got)
-    if prog is not None:
-        return round(prog.percent, 2)
-    shared = statefile.read(move.ref.instance) or {}
-    if isinstance(shared.get("percent"), int | float):
-        return float(shared["percent"])
-    return move.pvmove.copy_percent
-
-
-def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: lvm.Kernel) -> dict[str, Any]:
-    shared = statefile.read(move.ref.instance) or {}
-    percent = current_percent(move, kernel)
-    unit = (unit_states or {}).get(move.ref.unit, {})
-    return {
-        "vg": move.ref.vg,
-        "lv": move.ref.lv,
-        "uuid": move.uuid,
-        "percent": percent,
-        "size_bytes": move.size,
-        "rate_bytes_per_s": shared.get("rate_bytes_per_s"),
-        "eta_seconds": shared.get("eta_seconds"),
-        "mode": move.mode,
-        "active": move.active,
-        "source": move.source,
-        "destinations": list(move.destinations),
-        "moved_lvs": [lv.name for lv in move.moved],
-        "unit": move.ref.unit,
-        "unit_state": unit.get("ActiveState", "inactive") if unit_states is not None else "unknown",
-        "unit_status": unit.get("StatusText", ""),
-        "poller": shared.get("poller", ""),
-        "paused": pause.paused_uuid(move.ref.instance) == move.uuid,
-    }
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     target = parse_target(args.target) if args.target else None
     need_root("status")
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The units' states and LVM's report are independent: ask both at once.
         asked = pool.submit(units.states)
-        moves = lvm.moves()
+        volumes = lvm.report()
         unit_states = asked.result()
-    if target is not None:
-        moves = [match(target, moves)]
-    kernel = lvm.Kernel()
-    rows = [describe(m, unit_states, kernel) for m in moves]
-    kernel.close()
+    only = [match(target, find_moves(volumes))] if target is not None else None
+    view = status.collect(volumes, unit_states, only)
     if args.json:
-        print(json.dumps({"moves": rows}, indent=2))
-        return int(Exit.OK)
-    if not rows:
-        print("no pvmove in flight")
-        return int(Exit.OK)
-    header = ("MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT")
-    table = [header]
-    for r in rows:
-        pct = r["percent"]
-        table.append((
-            f"{r['vg']}/{r['lv']}",
-            f"{pct:.1f}%" if isinstance(pct, int | float) else ("inactive" if not r["active"] else "?"),
-            human_bytes(r["size_bytes"]),
-            f"{human_bytes(r['rate_bytes_per_s'])}/s" if r["rate_bytes_per_s"] else "-",
-            human_duration(r["eta_seconds"]) if r["eta_seconds"] is not None else "-",
-            r["mode"],
-            r["source"],
-            ",".join(r["destinations"]) or "-",
-            f"{r['unit']} ({'paused' if r['paused'] else r['unit_state']})",
-        ))
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-    return int(Exit.OK)
+        print(json.dumps(view, indent=2))
+    else:
+        print("\n".join(status.table(view)))
+    return int(Exit.ATTENTION if view["attention"] else Exit.OK)
 
 
 # ---- start / run / move --------------------------------------------------------------------------------

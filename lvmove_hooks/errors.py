@@ -17,6 +17,7 @@ class Exit:
     DEGRADED = 7
     VERIFY_FAILED = 8
     NO_SUCH_MOVE = 9
+    ATTENTION = 10  # `lvmove status`: a move is stalled or an orphan LV is left; the output says what to do
 
 
 class LvmoveError(Exception):

@@ -126,12 +126,30 @@ def test_status_text_shows_percent_of_active_moves(fake_system: FakeSystem, caps
     assert rows == {"vg/pvmove0": "16.7%", "my-vg/pvmove0": "50.0%"}
 
 
-def test_status_inactive_move(fake_system: FakeSystem, capsys: Capsys) -> None:
+def test_status_inactive_move_needs_the_admin(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """An inactive move that no unit carries (autoactivation kept its LVs down) is stalled: status says why
+    and what to run, and exits 10."""
     fake_system.standard(active=False)
     result = inproc(capsys, "status")
-    assert result.returncode == 0, result.stderr
-    row = next(line for line in result.stdout.splitlines() if line.startswith("vg/pvmove0"))
+    assert result.returncode == 10, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("vg/pvmove0 "))
     assert row.split()[1] == "inactive"
+    assert "vg/pvmove0: inactive: its LVs were not activated" in result.stdout
+    assert "fix: lvmove start vg/pvmove0" in result.stdout
+    fake_system.unit("lvmove@vg-pvmove0.service", ActiveState="activating")
+    assert inproc(capsys, "status").returncode == 0  # a unit carries it now
+
+
+def test_status_lists_orphans_with_the_fix(fake_system: FakeSystem, capsys: Capsys) -> None:
+    fake_system.vg("vg")
+    fake_system.lv("vg", "data", [("/dev/sda", 0, 4)])
+    fake_system.orphan("vg", "pvmove1")
+    result = inproc(capsys, "status", "--json")
+    assert result.returncode == 10, result.stderr
+    view = json.loads(result.stdout)
+    assert view["moves"] == [] and view["attention"] is True
+    (row,) = view["orphans"]
+    assert (row["vg"], row["lv"]) == ("vg", "pvmove1") and "lvremove vg/pvmove1" in row["fix"]
 
 
 def test_status_without_moves(fake_system: FakeSystem, capsys: Capsys) -> None:
@@ -139,7 +157,8 @@ def test_status_without_moves(fake_system: FakeSystem, capsys: Capsys) -> None:
     fake_system.lv("vg", "data", [("/dev/sda", 0, 4)])
     assert inproc(capsys, "status").stdout.strip() == "no pvmove in flight"
     result = inproc(capsys, "status", "--json")
-    assert result.returncode == 0 and json.loads(result.stdout) == {"moves": []}
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"schema": 2, "moves": [], "orphans": [], "attention": False}
 
 
 def test_status_of_unknown_move_exits_9(fake_system: FakeSystem, capsys: Capsys) -> None:

@@ -231,7 +231,8 @@ def _complete(tmp_path: Path, line: str, status_json: str | None) -> list[str]:
                     reason="bash-completion not installed")
 def test_bash_completion(tmp_path: Path) -> None:
     moves = json.dumps({"moves": [{"vg": "vg0", "lv": "pvmove0"}, {"vg": "my-vg", "lv": "pvmove1"}]})
-    assert _complete(tmp_path, "lvmove ", moves) == ["status", "start", "watch", "abort", "pause", "resume", "move", "run"]
+    subcommands = ["status", "start", "watch", "abort", "pause", "resume", "move", "run"]
+    assert _complete(tmp_path, "lvmove ", moves) == subcommands
     assert _complete(tmp_path, "lvmove st", moves) == ["status", "start"]
     assert _complete(tmp_path, "lvmove status --j", moves) == ["--json"]
     assert _complete(tmp_path, "lvmove start ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]

@@ -1,0 +1,125 @@
+"""`lvmove status`: every move in flight, and what needs the admin (stalled moves, orphans), from one report.
+
+A move needs the admin when nothing carries it and it will not go on by itself: inactive (its LVs were kept
+out of activation) with no unit running, or fully copied with no unit and no LVM poller. A paused move
+(`lvmove pause`) is deliberate and does not. Orphan error `pvmoveN` LVs (see orphan.py) always do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lvmove_hooks import lvm, orphan, pause, procscan, statefile
+from lvmove_hooks.model import LogicalVolume, Move, find_moves
+from lvmove_hooks.progress import human_bytes, human_duration
+
+SCHEMA = 2  # the version of `lvmove status --json`; bumped when a key changes meaning or goes
+RUNNING = ("activating", "active", "deactivating", "reloading")
+
+
+def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None = None) -> float | None:
+    """The kernel's reading now, else the unit's last one, else what lvs said."""
+    prog = lvm.kernel_progress(move, kernel, got)
+    if prog is not None:
+        return round(prog.percent, 2)
+    shared = statefile.read(move.ref.instance) or {}
+    if isinstance(shared.get("percent"), int | float):
+        return float(shared["percent"])
+    return move.pvmove.copy_percent
+
+
+def attention(move: Move, percent: float | None, unit_state: str, paused: bool) -> dict[str, str] | None:
+    """Why this move needs the admin, and the command that helps; None when it goes on (or is paused)."""
+    if paused or unit_state in RUNNING:
+        return None
+    if not move.active:
+        return {"reason": "inactive: its LVs were not activated (autoactivation off?) and no unit carries it",
+                "fix": f"lvmove start {move.ref}"}
+    if percent is not None and percent >= 100.0 and not procscan.other_pollers(move.ref, move.source, set()):
+        return {"reason": "stalled: fully copied, but no unit and no LVM poller finishes it",
+                "fix": f"lvmove start {move.ref}"}
+    return None
+
+
+def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: lvm.Kernel) -> dict[str, Any]:
+    shared = statefile.read(move.ref.instance) or {}
+    percent = current_percent(move, kernel)
+    unit = (unit_states or {}).get(move.ref.unit, {})
+    unit_state = unit.get("ActiveState", "inactive") if unit_states is not None else None
+    paused = pause.paused_uuid(move.ref.instance) == move.uuid
+    return {
+        "vg": move.ref.vg,
+        "lv": move.ref.lv,
+        "uuid": move.uuid,
+        "percent": percent,
+        "size_bytes": move.size,
+        "rate_bytes_per_s": shared.get("rate_bytes_per_s"),
+        "eta_seconds": shared.get("eta_seconds"),
+        "mode": move.mode,
+        "active": move.active,
+        "source": move.source,
+        "destinations": list(move.destinations),
+        "moved_lvs": [lv.name for lv in move.moved],
+        "unit": move.ref.unit,
+        "unit_state": unit_state,
+        "unit_status": unit.get("StatusText") or None,
+        "poller": shared.get("poller") or None,
+        "paused": paused,
+        "attention": attention(move, percent, unit_state or "unknown", paused),
+    }
+
+
+def orphan_rows(volumes: list[LogicalVolume]) -> list[dict[str, Any]]:
+    return [{"vg": o.ref.vg, "lv": o.ref.lv, "uuid": o.uuid,
+             "reason": "orphan error LV left by a crash inside LVM's finish"
+                       + (f" ({o.problem})" if o.problem else ""),
+             "fix": o.fix if o.problem else f"lvmove start {o.ref}   (or: {o.fix})"}
+            for o in orphan.find(volumes)]
+
+
+def collect(volumes: list[LogicalVolume], unit_states: dict[str, dict[str, str]] | None,
+            only: list[Move] | None = None) -> dict[str, Any]:
+    moves = find_moves(volumes) if only is None else only
+    kernel = lvm.Kernel()
+    try:
+        rows = [describe(m, unit_states, kernel) for m in moves]
+    finally:
+        kernel.close()
+    orphans = orphan_rows(volumes) if only is None else []
+    return {"schema": SCHEMA, "moves": rows, "orphans": orphans,
+            "attention": bool(orphans) or any(r["attention"] for r in rows)}
+
+
+def table(view: dict[str, Any]) -> list[str]:
+    """The human view: one line per move, then what needs the admin."""
+    rows = view["moves"]
+    lines: list[str] = []
+    if not rows:
+        lines.append("no pvmove in flight")
+    else:
+        header = ("MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT")
+        cells = [header] + [_cells(r) for r in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+        lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in cells]
+    for r in rows:
+        if r["attention"]:
+            lines.append(f"{r['vg']}/{r['lv']}: {r['attention']['reason']}; fix: {r['attention']['fix']}")
+    for o in view["orphans"]:
+        lines.append(f"{o['vg']}/{o['lv']}: {o['reason']}; fix: {o['fix']}")
+    return lines
+
+
+def _cells(r: dict[str, Any]) -> tuple[str, ...]:
+    pct = r["percent"]
+    state = "paused" if r["paused"] else (r["unit_state"] or "unknown")
+    return (
+        f"{r['vg']}/{r['lv']}",
+        f"{pct:.1f}%" if isinstance(pct, int | float) else ("inactive" if not r["active"] else "?"),
+        human_bytes(r["size_bytes"]),
+        f"{human_bytes(r['rate_bytes_per_s'])}/s" if r["rate_bytes_per_s"] else "-",
+        human_duration(r["eta_seconds"]) if r["eta_seconds"] is not None else "-",
+        r["mode"],
+        r["source"],
+        ",".join(r["destinations"]) or "-",
+        f"{r['unit']} ({state})",
+    )
