@@ -210,18 +210,22 @@ printf '%s\n' "${COMPREPLY[@]}"
 """
 
 
-def _complete(tmp_path: Path, line: str, status_json: str | None) -> list[str]:
+def _complete(tmp_path: Path, line: str, dm_names: list[str]) -> list[str]:
+    """Complete `line` with these dm devices in a fake sysfs (and an `lvmove` on PATH that must not run)."""
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)
     lvmove = fake / "lvmove"
-    if status_json is None:
-        lvmove.write_text("#!/bin/sh\necho 'lvmove: needs root' >&2\nexit 3\n")
-    else:
-        lvmove.write_text(f"#!/bin/sh\ncat <<'EOF'\n{status_json}\nEOF\n")
+    lvmove.write_text("#!/bin/sh\necho 'lvmove: needs root' >&2\nexit 3\n")
     lvmove.chmod(0o755)
+    sysfs = tmp_path / "sys"
+    shutil.rmtree(sysfs, ignore_errors=True)
+    for n, name in enumerate(dm_names):
+        d = sysfs / "block" / f"dm-{n}" / "dm"
+        d.mkdir(parents=True)
+        (d / "name").write_text(name + "\n")
     driver = tmp_path / "driver.sh"
     driver.write_text(COMPLETION_DRIVER)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "LVMOVE_SYSFS": str(sysfs)}
     out = subprocess.run(["bash", str(driver), str(ROOT / "packaging/bash-completion/lvmove"), line],
                          capture_output=True, text=True, env=env, check=True).stdout
     return [w for w in out.splitlines() if w]
@@ -230,7 +234,8 @@ def _complete(tmp_path: Path, line: str, status_json: str | None) -> list[str]:
 @pytest.mark.skipif(not Path("/usr/share/bash-completion/bash_completion").exists() or not shutil.which("bash"),
                     reason="bash-completion not installed")
 def test_bash_completion(tmp_path: Path) -> None:
-    moves = json.dumps({"moves": [{"vg": "vg0", "lv": "pvmove0"}, {"vg": "my-vg", "lv": "pvmove1"}]})
+    """TARGETs come from sysfs dm names (no root: `sudo lvmove abort <TAB>` completes as the user)."""
+    moves = ["vg0-lv", "vg0-pvmove0", "my--vg-pvmove1", "my--vg-pvmove1_mimage_0", "vg0-pvmove0-real"]
     subcommands = ["status", "start", "watch", "abort", "pause", "resume", "move", "run"]
     assert _complete(tmp_path, "lvmove ", moves) == subcommands
     assert _complete(tmp_path, "lvmove st", moves) == ["status", "start"]
@@ -240,8 +245,7 @@ def test_bash_completion(tmp_path: Path) -> None:
     assert _complete(tmp_path, "lvmove watch --interval 5 ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove start vg0/pvmove0 ", moves) == []
     assert _complete(tmp_path, "lvmove move --", moves) == ["--help", "--lv", "--atomic", "--wait"]
-    assert _complete(tmp_path, "lvmove start ", None) == []  # status fails (not root): nothing
-    assert _complete(tmp_path, "lvmove run ", "not json") == []
+    assert _complete(tmp_path, "lvmove start ", []) == []
 
 
 def test_completion_knows_every_cli_option() -> None:
