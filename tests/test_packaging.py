@@ -6,7 +6,6 @@ Package builds (deb, rpm) are marked `packaging`: run them with `pytest -m packa
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
