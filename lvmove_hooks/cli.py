@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,9 @@ EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input
 8 verification failed, 9 no such move. See lvmove(8)."""
 
 
+ALLOC_POLICIES = ("contiguous", "cling", "cling_by_tags", "normal", "anywhere", "inherit")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lvmove", description="Resume, watch and finish LVM2 pvmove operations as systemd units.",
@@ -32,36 +36,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lvmove {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    # -v after the subcommand too (`lvmove status -v`), as LVM's commands take it anywhere.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log every command run")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("status", help="list in-flight moves with progress")
+    p = add("status", help="list in-flight moves with progress")
     p.add_argument("target", nargs="?", help="only this move")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser("start", help="start (or resume) the unit that carries a move")
+    p = add("start", help="start (or resume) the unit that carries a move")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
 
-    p = sub.add_parser("watch", help="show live progress until the move(s) end")
+    p = add("watch", help="show live progress until the move(s) end")
     p.add_argument("target", nargs="?", help="only this move (default: all)")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between updates (default 2)")
+    p.add_argument("-i", "--interval", type=float, default=2.0, help="seconds between updates (default 2)")
 
-    p = sub.add_parser("abort", help="abort a move with LVM's own abort")
+    p = add("abort", help="abort a move with LVM's own abort")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
 
-    p = sub.add_parser("pause", help="stop carrying a move until 'lvmove resume' (survives reboots)")
+    p = add("pause", help="stop carrying a move until 'lvmove resume' (survives reboots)")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
 
-    p = sub.add_parser("resume", help="carry a paused move again")
+    p = add("resume", help="carry a paused move again")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
 
-    p = sub.add_parser("move", help="start a new move carried by lvmove's unit")
+    p = add("move", help="start a new move carried by lvmove's unit")
     p.add_argument("source", help="source PV, e.g. /dev/sdb")
     p.add_argument("destinations", nargs="*", help="destination PV(s) (default: LVM chooses)")
-    p.add_argument("--lv", help="move only the extents of this LV")
+    p.add_argument("-n", "--name", "--lv", dest="lv", metavar="LV",
+                   help="move only the extents of this LV (pvmove -n)")
+    p.add_argument("--alloc", choices=ALLOC_POLICIES, help="allocation policy for the destination (pvmove --alloc)")
     p.add_argument("--atomic", action="store_true", help="all-or-nothing move (pvmove --atomic)")
     p.add_argument("--wait", action="store_true", help="watch it until it ends")
 
-    p = sub.add_parser("run", help="carry a move to its end (the body of lvmove@.service)")
+    p = add("run", help="carry a move to its end (the body of lvmove@.service)")
     p.add_argument("lv", metavar="VG/LV", help="the pvmove LV, e.g. vg0/pvmove0")
     return parser
 
@@ -70,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="lvmove: %(message)s", stream=sys.stderr,
+        format="lvmove: %(message)s", stream=sys.stderr, force=True,
     )
     handler = {
         "status": cmd_status, "start": cmd_start, "watch": cmd_watch, "abort": cmd_abort,
@@ -81,9 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LvmoveError as exc:
         print(f"lvmove: {exc}", file=sys.stderr)
         return int(exc.code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C in an interactive command (the unit stops through SIGINT handling)
         print("lvmove: interrupted", file=sys.stderr)
-        return int(Exit.INTERRUPTED)
+        return 130
     except BrokenPipeError:
         return int(Exit.OK)
 
@@ -203,9 +214,10 @@ def cmd_move(args: argparse.Namespace) -> int:
         # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
         print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
               "LVM's own poller carries it", file=sys.stderr)
-        lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
+        lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic,
+                                       alloc=args.alloc)
     else:
-        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic)
+        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, alloc=args.alloc)
     try:
         move = match(source, lvm.moves([vg] if vg else ()))
     except NoSuchMove:
@@ -314,7 +326,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
             break
         time.sleep(1.0)
     else:
-        raise NoSuchMove(f"{move.ref} is still there 300s after the abort", hint="see 'lvmove status'")
+        raise CommandFailed(f"{move.ref} is still there 300s after LVM's abort returned",
+                            hint=f"see 'lvmove status {move.ref}' and 'journalctl -u {move.ref.unit}'")
     for line in placement(move, volumes):
         print(f"  {line}")
     if statefile.read(move.ref.instance) is None:

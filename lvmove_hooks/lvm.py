@@ -160,7 +160,8 @@ def abort(source_pv: str) -> runner.Result:
 SETUP_WAIT = 600.0
 
 
-def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool) -> str:
+def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool,
+               alloc: str | None = None) -> str:
     """Let LVM's own pvmove set the move up, then hand the polling to lvmove's unit.
 
     pvmove runs in the foreground without lvmpolld, with an interval of "+86400" (the "+" makes LVM sleep
@@ -168,7 +169,7 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     sleep with SIGINT (LVM's safe point), leaving the move in flight for the unit. Returns what pvmove
     printed.
     """
-    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "+86400"]
+    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "+86400", *(["--alloc", alloc] if alloc else [])]
     if atomic:
         argv.append("--atomic")
     if lv:
@@ -209,10 +210,12 @@ def vg_of_pv(pv: str) -> str | None:
     return None
 
 
-def start_move_with_lvm_poller(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool) -> None:
+def start_move_with_lvm_poller(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool,
+                               alloc: str | None = None) -> None:
     """A new move that LVM's own background polling carries (lvmpolld, or LVM's forked poller), as a plain
     `pvmove -b` does: for when lvmove's unit would not run."""
-    argv = [LVM, "pvmove", "-b", *(["--atomic"] if atomic else []), *(["-n", lv] if lv else []), source, *dests]
+    argv = [LVM, "pvmove", "-b", *(["--alloc", alloc] if alloc else []), *(["--atomic"] if atomic else []),
+            *(["-n", lv] if lv else []), source, *dests]
     result = runner.run(argv, mutating=True, check=False)
     if not result.ok:
         raise CommandFailed(f"pvmove {source} failed: {result.summary()}")

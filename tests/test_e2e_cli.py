@@ -421,6 +421,18 @@ def test_pause_survives_until_resume(fake_system: FakeSystem, capsys: Capsys) ->
     assert not flag.exists() and fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
 
 
+def test_move_takes_pvmoves_own_option_spellings(fake_system: FakeSystem, pv_paths_exist: None,
+                                                 capsys: Capsys) -> None:
+    """`-n LV` and `--alloc POLICY` as pvmove spells them, and `-v` after the subcommand."""
+    vg_without_move(fake_system)
+    code = cli.main(["move", "-v", "-n", "data", "--alloc", "anywhere", "/dev/sda", "/dev/sdb"])
+    _out, err = capsys.readouterr()
+    assert code == 0, err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[6:] == ["--alloc", "anywhere", "-n", "data", "/dev/sda", "/dev/sdb"]
+    assert "start:" in err or "lvm pvmove" in err  # -v logged the commands
+
+
 # ---- bad input, root, configuration ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [

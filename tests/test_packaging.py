@@ -243,7 +243,10 @@ def test_bash_completion(tmp_path: Path) -> None:
     assert _complete(tmp_path, "lvmove -v abort my", moves) == ["my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove watch --interval 5 ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove start vg0/pvmove0 ", moves) == []
-    assert _complete(tmp_path, "lvmove move --", moves) == ["--help", "--lv", "--atomic", "--wait"]
+    assert _complete(tmp_path, "lvmove move --", moves) == ["--help", "--verbose", "--name", "--lv", "--alloc",
+                                                            "--atomic", "--wait"]
+    assert _complete(tmp_path, "lvmove move --alloc cl", moves) == ["cling", "cling_by_tags"]
+    assert _complete(tmp_path, "lvmove watch -i ", moves) == []
     assert _complete(tmp_path, "lvmove start ", []) == []
 
 
@@ -259,12 +262,13 @@ def test_completion_knows_every_cli_option() -> None:
     for name, sub in subs.items():
         for action in sub._actions:
             for opt in action.option_strings:
-                if opt in ("-h", "--help"):
-                    continue
+                if opt in ("-h", "--help", "-v", "--verbose"):
+                    continue  # every subcommand's: the completion's common list
                 assert re.search(rf"{name}\)[^\n]*{re.escape(opt)}\b", text), f"{name} {opt}"
     for action in parser._actions:
         for opt in action.option_strings:
             assert opt in text, opt
+    assert 'local opts="-h --help -v --verbose"' in text
 
 
 # ---------------------------------------------------------------------------------------- slow: packages

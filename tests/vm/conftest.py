@@ -49,9 +49,12 @@ def default_generation() -> Generation:
 
 
 def generation_of(item: pytest.Item) -> str:
+    """The item's generation name; "-" for a machine no generation of the matrix lists (an empty parameter set)."""
     callspec = getattr(item, "callspec", None)
-    param = callspec.params.get("generation") if callspec is not None else None
-    return (param if isinstance(param, Generation) else default_generation()).name
+    if callspec is None or "generation" not in callspec.params:
+        return default_generation().name
+    param = callspec.params["generation"]
+    return param.name if isinstance(param, Generation) else "-"
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +124,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     started = time.monotonic()
     seen_before = len(harness.SEEN)
     yield
-    if item.get_closest_marker("vm") is not None:
+    if item.get_closest_marker("vm") is not None and generation_of(item) != "-":
         outcome = OUTCOMES.get(item.nodeid, "?")
         versions = ", ".join(dict.fromkeys(v for _, _, v in harness.SEEN[seen_before:])) or "-"
         RESULTS.append((item.name, generation_of(item), time.monotonic() - started, outcome, versions))

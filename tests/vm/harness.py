@@ -71,6 +71,8 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     generation: str = ""
     lvm: LvmTree | None = None
+    # Where to keep the initramfs the guest rebuilds with upstream LVM (virtio-blk), for later machines.
+    initrd_cache: Path | None = None
 
     @property
     def out(self) -> Path:
@@ -122,6 +124,12 @@ class Run:
 
     def close(self, keep: bool) -> None:
         self.guest.close(keep=keep)
+        rebuilt = self.guest.share / "boot" / "initrd.img"
+        if self.initrd_cache is not None and rebuilt.is_file() and not self.initrd_cache.exists():
+            part = self.initrd_cache.with_name(self.initrd_cache.name + f".{os.getpid()}.part")
+            shutil.copy2(rebuilt, part)
+            part.rename(self.initrd_cache)
+            log.info("kept the guest's initramfs with upstream LVM: %s", self.initrd_cache)
         version = self.lvm_version()
         SEEN.append((self.guest.workdir.name, self.generation, version))
         log.info("%s on %s: guest LVM %s (%.1fs)", self.guest.workdir.name, self.generation, version,
@@ -161,15 +169,23 @@ def new_run(
             "LVM_OVERLAY": f"lvm/{tree.tag}.tar",
             "LVM_OVERLAY_ID": tree.tag,
             "LVM_OVERLAY_VERSION": tree.short_version,
-            # PVs on virtio-blk are seen by the initramfs: rebuild it with the upstream LVM for later boots.
-            "LVM_OVERLAY_INITRAMFS": "1" if bus == "blk" else "0",
         }
+    initrd_cache = None
+    if tree is not None and bus == "blk":
+        # PVs on virtio-blk are seen by the initramfs: it must hold the upstream LVM too. The first such
+        # machine rebuilds it in the guest (update-initramfs, ~3 min under TCG) and leaves it in the share as
+        # boot/initrd.img; it is kept beside the tree, per image, and later machines boot it from the start.
+        initrd_cache = tree.directory / f"initrd-{image.directory.name}.img"
+        if initrd_cache.is_file():
+            (guest.share / "boot").mkdir()
+            shutil.copy2(initrd_cache, guest.share / "boot" / "initrd.img")
+        overlay_env["LVM_OVERLAY_INITRAMFS"] = "0" if initrd_cache.is_file() else "1"
     lines = [f"{key}={shlex.quote(value)}" for key, value in ({**overlay_env, **(env or {})}).items()]
     (guest.share / "scenario.env").write_text("".join(line + "\n" for line in lines))
     if payload is not None:
         shutil.copytree(payload, guest.share, dirs_exist_ok=True)
     log.info("machine %s (%s) on %s", tag or name, name, gen + (f" ({tree.version})" if tree else ""))
-    return Run(name=name, guest=guest, generation=gen, lvm=tree)
+    return Run(name=name, guest=guest, generation=gen, lvm=tree, initrd_cache=initrd_cache)
 
 
 def main(argv: list[str] | None = None) -> int:
