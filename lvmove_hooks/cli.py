@@ -8,22 +8,21 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lvmove_hooks import __version__, carry, config, lvm, pause, statefile, status, units
 from lvmove_hooks.ending import ending, placement
-from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove
+from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import Move, find_moves
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes, human_duration
 from lvmove_hooks.status import current_percent
 from lvmove_hooks.targets import is_pv_name, match, parse_target
 
-EPILOG = """exit codes: 0 done or nothing to do, 1 a command failed, 2 bad input, 3 needs root,
-4 bad configuration, 5 aborted, 6 interrupted (resumes on next start), 7 degraded mirror leg,
-8 verification failed, 9 no such move. See lvmove(8)."""
+EPILOG = textwrap.fill(codes_text(), width=100)
 
 
 ALLOC_POLICIES = ("contiguous", "cling", "cling_by_tags", "normal", "anywhere", "inherit")
@@ -94,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code)
     except KeyboardInterrupt:  # Ctrl-C in an interactive command (the unit stops through SIGINT handling)
         print("lvmove: interrupted", file=sys.stderr)
-        return 130
+        return int(Exit.SIGINT)
     except BrokenPipeError:
         return int(Exit.OK)
 

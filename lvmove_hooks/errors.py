@@ -4,20 +4,45 @@ from __future__ import annotations
 
 
 class Exit:
-    """Exit codes, documented in lvmove(8) and docs/ARCHITECTURE.md (plain ints: the generator imports this
-    module at boot and must stay fast)."""
+    """Exit codes: the one source for lvmove(8), `lvmove --help` and the unit (see CODES).
+
+    Codes the unit can end with read right in `systemctl status`, which names 1-7 after LSB init scripts and
+    64-78 after BSD sysexits: 1 FAILURE, 2 INVALIDARGUMENT, 74 IOERR, 75 TEMPFAIL, 77 NOPERM, 78 CONFIG; 8-11
+    carry no name there. Plain ints: the generator imports this module at boot and must stay fast."""
 
     OK = 0
     COMMAND_FAILED = 1
     BAD_INPUT = 2
-    NEEDS_ROOT = 3
-    BAD_CONFIG = 4
-    ABORTED = 5
-    INTERRUPTED = 6
-    DEGRADED = 7
     VERIFY_FAILED = 8
     NO_SUCH_MOVE = 9
-    ATTENTION = 10  # `lvmove status`: a move is stalled or an orphan LV is left; the output says what to do
+    ATTENTION = 10
+    ABORTED = 11
+    DEGRADED = 74
+    INTERRUPTED = 75
+    NEEDS_ROOT = 77
+    BAD_CONFIG = 78
+    SIGINT = 130  # Ctrl-C in an interactive command, as shells report it
+
+
+CODES: tuple[tuple[int, str], ...] = (
+    (Exit.OK, "done, aborted on request, or nothing to do"),
+    (Exit.COMMAND_FAILED, "an LVM or system command failed"),
+    (Exit.BAD_INPUT, "bad input: usage, or an invalid VG, LV, PV or unit name"),
+    (Exit.VERIFY_FAILED, "verification failed: state was left behind after the poll"),
+    (Exit.NO_SUCH_MOVE, "no such move"),
+    (Exit.ATTENTION, "status: a move is stalled or an orphan LV is left (the output says what to run)"),
+    (Exit.ABORTED, "watch, move --wait: the move was aborted"),
+    (Exit.DEGRADED, "a mirror leg of the move is degraded (IOERR)"),
+    (Exit.INTERRUPTED, "interrupted or deactivated; the next start resumes (TEMPFAIL)"),
+    (Exit.NEEDS_ROOT, "needs root (NOPERM)"),
+    (Exit.BAD_CONFIG, "bad configuration in lvmove.yaml (CONFIG)"),
+    (Exit.SIGINT, "interrupted with Ctrl-C"),
+)
+
+
+def codes_text() -> str:
+    """The table as `lvmove --help` prints it."""
+    return "exit codes: " + "; ".join(f"{code} {text}" for code, text in CODES) + ". See lvmove(8)."
 
 
 class LvmoveError(Exception):

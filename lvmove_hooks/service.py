@@ -76,8 +76,13 @@ def _repair(found: orphan.Orphan, config: Config) -> Outcome:
     else say what stands in the way and the command that removes it."""
     fields = report.MoveFields(found.ref.vg, found.ref.lv, found.uuid)
     deadline = time.monotonic() + ORPHAN_WAIT
+    waited = False
     while (busy := orphan.lvm_busy(found.ref.vg)) and time.monotonic() < deadline:
-        time.sleep(1.0)  # LVM may be between its two finish commits: let it end, then look again
+        if not waited:
+            log.warning("%s: an error LV, and LVM is at work (%s): waiting for it to end before calling it an "
+                        "orphan (it may be LVM's finish between its two commits)", found.ref, "; ".join(busy))
+            waited = True
+        time.sleep(1.0)
     if not busy:
         volumes = lvm.report([found.ref.vg])
         again = [o for o in orphan.find(volumes, found.ref.lv) if o.uuid == found.uuid]

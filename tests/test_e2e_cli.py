@@ -470,7 +470,7 @@ def test_needs_root(fake_system: FakeSystem, monkeypatch: pytest.MonkeyPatch, ca
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     code = cli.main(argv)
     err = capsys.readouterr().err
-    assert code == 3
+    assert code == 77
     assert f"'lvmove {argv[0]}' needs root" in err and f"sudo lvmove {argv[0]}" in err
     assert fake_system.commands() == []
 
@@ -484,14 +484,14 @@ def test_needs_root(fake_system: FakeSystem, monkeypatch: pytest.MonkeyPatch, ca
     ("poll_interval: [1\n", "line"),
 ])
 @pytest.mark.parametrize("command", [["run", "vg/pvmove0"], ["move", "/dev/sda", "/dev/sdb"]])
-def test_bad_config_exits_4_naming_file_and_key(fake_system: FakeSystem, pv_paths_exist: None,
+def test_bad_config_exits_78_naming_file_and_key(fake_system: FakeSystem, pv_paths_exist: None,
                                                 capsys: Capsys, text: str, key: str,
                                                 command: list[str]) -> None:
     fake_system.standard()
     fake_system.config(text)
     code = cli.main(command)
     err = capsys.readouterr().err
-    assert code == 4, err
+    assert code == 78, err
     assert str(fake_system.config_path) in err
     assert key in err
     assert fake_system.commands() == []
@@ -524,6 +524,6 @@ def test_watch_reports_an_aborted_move(fake_system: FakeSystem) -> None:
     assert first == "vg/pvmove0: 41.7% of 48.0 MiB"  # segment 1 checkpointed, a quarter of segment 2
     assert fake_system.lvmove("abort", "vg/pvmove0").returncode == 0
     out, err = watch.communicate(timeout=20)
-    assert watch.returncode == 5, err
+    assert watch.returncode == 11, err
     last = out.strip().splitlines()[-1].strip()
     assert last == "vg/pvmove0: aborted: 32.0 MiB went back to /dev/sda"  # what was not checkpointed

@@ -74,7 +74,7 @@ def atomic_mid(fake_system: FakeSystem) -> FakeSystem:
     return fake_system
 
 
-@pytest.mark.lvm_versions("2.03.16")
+@pytest.mark.lvm_versions("2.03.16", only=True)
 @pytest.mark.parametrize("moment", ["by-segment-mid2", "atomic-mid"])
 def test_lvs_readonly_json_is_byte_for_byte_lvms(request: pytest.FixtureRequest, moment: str) -> None:
     fake: FakeSystem = request.getfixturevalue(moment.replace("-", "_"))
@@ -92,7 +92,7 @@ def test_dmsetup_by_segment_matches_lvm(by_segment_mid2: FakeSystem) -> None:
             assert minors(result.stdout.splitlines()) == minors(device_lines(captured, name)), (what, name)
 
 
-@pytest.mark.lvm_versions("2.03.16")
+@pytest.mark.lvm_versions("2.03.16", only=True)
 def test_dmsetup_atomic_matches_lvm(atomic_mid: FakeSystem) -> None:
     for what in ("table", "status"):
         captured = (CAPTURED / "atomic-mid" / f"dmsetup-{what}.txt").read_text()
@@ -184,7 +184,7 @@ def test_dm_uuid_of_the_pvmove_lv_and_its_images(fake_system: FakeSystem) -> Non
 
 
 @pytest.mark.lvm_versions()
-def test_orphan_error_lv_is_visible_from_2_03_31(fake_system: FakeSystem) -> None:
+def test_orphan_error_lv_is_visible_and_active_from_2_03_31(fake_system: FakeSystem) -> None:
     fake_system.vg("vg", PVS)
     fake_system.lv("vg", "lv1", [("/dev/sdb", 0, 4)])
     fake_system.orphan("vg", "pvmove0")
@@ -195,14 +195,22 @@ def test_orphan_error_lv_is_visible_from_2_03_31(fake_system: FakeSystem) -> Non
     assert row["lv_name"] == ("[pvmove0]" if hidden else "pvmove0")
     assert (row["segtype"], row["seg_size_pe"], row["devices"]) == ("error", "1", "")
     assert row["lv_attr"].startswith("v") and row["lv_active"] == "unknown"  # --readonly: unknown everywhere
-    assert run(fake_system, "dmsetup", "info", "-c", "--noheadings", "--separator", ":", "-o", "name",
-               "vg-pvmove0").returncode == 1  # no dm device
+    info = run(fake_system, "dmsetup", "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid",
+               "vg-pvmove0")
+    if hidden:
+        assert info.returncode == 1  # no dm device
+        return
+    vg = fake_system.state()["vgs"]["vg"]
+    uuid = "LVM-" + (vg["uuid"] + row["lv_uuid"]).replace("-", "")
+    suffix = "-real" if fake_system.lvm_version in ("2.03.39", "main") else ""
+    assert info.stdout.strip() == f"vg-pvmove0:{uuid}{suffix}"
+    assert run(fake_system, "dmsetup", "table", "vg-pvmove0").stdout == "0 8192 error\n"
 
 
 def test_fake_rejects_argv_lvmove_does_not_use(fake_system: FakeSystem) -> None:
     fake_system.standard()
     for argv in (["lvm", "lvs", "vg"], ["lvm", "lvpoll", "vg/pvmove0"], ["dmsetup", "remove", "vg-pvmove0"],
-                 ["systemctl", "stop", "lvmove@vg-pvmove0.service"], ["lvm", "vgchange", "-an", "vg"]):
+                 ["systemctl", "restart", "lvmove@vg-pvmove0.service"], ["lvm", "vgchange", "-an", "vg"]):
         assert run(fake_system, *argv).returncode != 0, argv
 
 

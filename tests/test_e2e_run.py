@@ -87,6 +87,22 @@ def test_finish_window_is_not_taken_for_a_deactivation(fake_system: FakeSystem) 
     assert_finished(fake_system)
 
 
+@pytest.mark.lvm_versions("2.03.16", "2.03.31")
+def test_the_finish_between_its_two_commits_is_not_taken_for_an_orphan(fake_system: FakeSystem) -> None:
+    """After the finish's first commit the pvmove LV is an error LV of the same UUID (its device an error
+    table, then no device) until the second commit removes it: while LVM's poller is at that, lvmove waits."""
+    fake_system.standard()
+    with fake_system.edit() as state:
+        state["finish_error_window"] = 60.0  # 3 s real between the two commits
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "completed: 2 LV(s), 48.0 MiB moved from /dev/sda to /dev/sdb" in result.stdout
+    assert "orphan" not in result.stdout + result.stderr
+    assert fake_system.argvs("lvm", "lvremove") == []
+    assert_lvpolls_stopped_safely(fake_system)
+    assert_finished(fake_system)
+
+
 def test_run_kernel_watch_without_warm_poller_runs_one_lvpoll_per_segment(fake_system: FakeSystem) -> None:
     """LVM refuses the background poller (here: activation fails): lvpoll per segment, said in the log."""
     fake_system.standard()
@@ -125,7 +141,7 @@ def test_a_forked_poller_lvmove_cannot_wake_is_stopped_not_left_running(fake_sys
     assert_finished(fake_system)
 
 
-@pytest.mark.lvm_versions()
+@pytest.mark.lvm_versions("2.03.16", "2.03.31")
 def test_an_interrupted_finish_leaves_an_orphan_that_the_unit_removes(fake_system: FakeSystem) -> None:
     """A crash between the finish's two commits leaves pvmoveN as an error LV (hidden on 2.03.16, visible
     from 2.03.31): the moved LVs are complete; once LVM's poller has exited the unit removes it through LVM."""
@@ -142,7 +158,7 @@ def test_an_interrupted_finish_leaves_an_orphan_that_the_unit_removes(fake_syste
     assert_lvpolls_stopped_safely(fake_system)
 
 
-@pytest.mark.lvm_versions()
+@pytest.mark.lvm_versions("2.03.16", "2.03.31")
 def test_an_orphan_found_at_start_is_removed(fake_system: FakeSystem) -> None:
     """The orphan's own device (2.03.31 on) starts the unit: no move, but the orphan goes."""
     fake_system.vg("vg")
@@ -173,7 +189,7 @@ def test_an_orphan_that_cannot_be_removed_is_reported_with_the_command(fake_syst
     assert fake_system.lv_state("vg", "pvmove0") is not None
 
 
-@pytest.mark.lvm_versions()
+@pytest.mark.lvm_versions("2.03.16", "main")
 def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -> None:
     """The unit's stop (SIGINT) while the warm poller sleeps: lvmove interrupts it there, nothing stays."""
     fake_system.standard(rate_pe=2)
@@ -183,7 +199,7 @@ def test_stop_interrupts_the_warm_poller_in_its_sleep(fake_system: FakeSystem) -
     stop_then_resume(fake_system, proc, signal.SIGINT)
 
 
-@pytest.mark.lvm_versions()
+@pytest.mark.lvm_versions("2.03.16", "main")
 def test_run_wakes_a_users_background_poller_instead_of_starting_one(fake_system: FakeSystem) -> None:
     """A `pvmove -b` without lvmpolld already polls (300 s between checks): lvmove starts nothing, wakes it
     as segments come into sync, and leaves it alone on the way out."""
@@ -212,7 +228,7 @@ def test_run_interval_mode_finishes_with_one_lvpoll(fake_system: FakeSystem) -> 
     assert_finished(fake_system)
 
 
-@pytest.mark.lvm_versions()
+@pytest.mark.lvm_versions("2.03.16", "2.03.39")
 def test_run_finishes_atomic_move(fake_system: FakeSystem) -> None:
     fake_system.standard(atomic=True)
     result = fake_system.lvmove("run", "vg/pvmove0")
@@ -243,7 +259,7 @@ def test_run_inactive_with_activate_inactive_false_fails_naming_config(fake_syst
     fake_system.standard(active=False)
     fake_system.config("activate_inactive: false\n")
     result = fake_system.lvmove("run", "vg/pvmove0")
-    assert result.returncode == 4, result.stderr
+    assert result.returncode == 78, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert str(fake_system.config_path) in last
     assert "activate_inactive" in last
@@ -340,7 +356,7 @@ def test_run_waits_for_activation_then_polls_itself(fake_system: FakeSystem) -> 
 def test_run_degraded_leg_stops_without_polling(fake_system: FakeSystem) -> None:
     fake_system.standard(health="AD")
     result = fake_system.lvmove("run", "vg/pvmove0")
-    assert result.returncode == 7, result.stderr
+    assert result.returncode == 74, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert "8:16" in line or "/dev/sdb" in line, line  # the destination leg
     assert "write failed" in line
@@ -362,7 +378,7 @@ def test_run_degraded_mid_poll_stops_lvpoll_in_its_sleep(fake_system: FakeSystem
     wait_checkpoint(fake_system, proc)
     fake_system.set_move(health="DA")
     _out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 7, err
+    assert proc.returncode == 74, err
     assert "8:0" in err or "/dev/sda" in err
     assert len(fake_system.events("lvpoll-interrupted")) == 1
     assert_lvpolls_stopped_safely(fake_system)
@@ -390,14 +406,14 @@ def test_run_move_aborted_with_lvms_own_abort_ends_cleanly(fake_system: FakeSyst
     assert_lvpolls_stopped_safely(fake_system)
 
 
-def test_run_deactivated_mid_poll_exits_6(fake_system: FakeSystem) -> None:
+def test_run_deactivated_mid_poll_exits_75(fake_system: FakeSystem) -> None:
     fake_system.standard(rate_pe=2)
     fake_system.config(INTERVAL_CONFIG)  # so that lvmove's own lvpoll runs when it happens
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_checkpoint(fake_system, proc)
     fake_system.deactivate("vg")
     _out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 6, err
+    assert proc.returncode == 75, err
     assert "deactivated" in err
     assert_intact(fake_system)
     move = fake_system.lv_state("vg", "pvmove0")
@@ -431,11 +447,11 @@ def test_run_notices_its_move_was_replaced_by_a_new_pvmove0(fake_system: FakeSys
 # ---- stopping the unit ----------------------------------------------------------------------------------------
 
 def stop_then_resume(fake: FakeSystem, proc: subprocess.Popen[str], signum: int) -> None:
-    """The unit's stop signal: lvmove exits 6 having interrupted LVM's poller only in its sleep, the move is
+    """The unit's stop signal: lvmove exits 75 (TEMPFAIL) having interrupted LVM's poller only in its sleep, the move is
     intact, and the next run finishes it."""
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 6, err
+    assert proc.returncode == 75, err
     assert "completed" not in out
     assert len(fake.events("lvpoll-interrupted")) == 1
     assert_lvpolls_stopped_safely(fake)
@@ -468,7 +484,7 @@ def test_sigint_while_lvpoll_works_waits_for_its_sleep(fake_system: FakeSystem) 
     fake_system.wait_for("lvmove's first lvpoll", lvpoll_working)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 6, err
+    assert proc.returncode == 75, err
     assert "resumes" in err or "interrupted" in err
     assert "completed" not in out
     assert [e["checkpointed"] for e in fake_system.events("checkpoint")] == [1], "lvpoll was not let finish"

@@ -58,9 +58,9 @@ if [ "${EXPECT_WARM:-0}" = 1 ]; then
     check warm-poller-woken grep -qE '^LVMOVE_POLLER_WAKES=[1-9]' "$OUT/poll-mode.txt"
 fi
 # Failures other than those scenario 8 causes on purpose count: our SIGKILL ('signal') and our
-# `systemctl stop` (lvmove exits 6, "interrupted, will resume", which systemd records as 'exit-code').
+# `systemctl stop` (lvmove exits 75, "interrupted, will resume", which systemd records as 'exit-code').
 failures=$(journalctl -b -u "$UNIT" -o cat --no-pager | grep "Failed with result" | grep -v "result 'signal'")
-if [ "${KILL_STOP:-0}" = 1 ] && journalctl -b -u "$UNIT" -o cat --no-pager | grep -q "status=6/"; then
+if [ "${KILL_STOP:-0}" = 1 ] && journalctl -b -u "$UNIT" -o cat --no-pager | grep -q "status=75/"; then
     failures=$(echo "$failures" | grep -v "result 'exit-code'" | sed '/^$/d')
 fi
 if [ -n "$failures" ]; then check_fail unit-never-failed "$(echo "$failures" | head -3 | tr '\n' ';')"
