@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lvmove_hooks import __version__, carry, config, lvm, pause, statefile, status, units
+from lvmove_hooks import __version__, carry, config, lvm, pause, report, statefile, status, units
 from lvmove_hooks.ending import ending, placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import Move, find_moves
@@ -190,7 +190,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"Start it by hand with: lvmove start {ref}")
         return int(Exit.OK)
     outcome = service.run(ref, cfg)
-    print(f"lvmove: {ref}: {outcome.message}")
+    if not (outcome.logged and report.under_systemd()):  # the journal has it once, with its MESSAGE_ID
+        print(f"lvmove: {ref}: {outcome.message}")
     return int(Exit.OK)
 
 

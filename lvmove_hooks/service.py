@@ -23,6 +23,7 @@ class Outcome:
     message: str
     moved_lvs: int = 0
     aborted: bool = False  # by `lvmove abort` or LVM's own `pvmove --abort`: a deliberate, clean end
+    logged: bool = False  # a journal event already says it (the CLI then prints it only outside systemd)
 
 
 def run(ref: LvRef, config: Config) -> Outcome:
@@ -65,7 +66,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
               "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
     report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     report.notify(f"STATUS={ref}: {outcome.message}")
-    return outcome
+    return replace(outcome, logged=True)
 
 
 ORPHAN_WAIT = 120.0  # seconds to let a running LVM poller end before an error pvmoveN counts as an orphan
@@ -97,7 +98,7 @@ def _repair(found: orphan.Orphan, config: Config) -> Outcome:
         if result.ok:
             report.event("orphan-removed", f"{found.ref}: removed the orphan error LV (uuid {found.uuid}) that "
                          "a crash inside LVM's finish left behind; the moved LVs were already complete", fields)
-            return Outcome(f"removed orphan error LV {found.ref} left by an interrupted finish")
+            return Outcome(f"removed orphan error LV {found.ref} left by an interrupted finish", logged=True)
         problem = f"lvremove refused: {lvm.summary(result)}"
     report.event("orphan-found", f"{found.ref}: orphan error LV (uuid {found.uuid}) left by an interrupted "
                  f"finish, not removed: {problem}; remove it with '{found.fix}'", fields)

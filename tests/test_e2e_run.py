@@ -52,6 +52,16 @@ WARM = ["lvm", "pvmove", "--config", "global/use_lvmpolld=0", "-b", "--alloc", "
         "/dev/sda"]
 
 
+def test_under_systemd_each_event_is_said_once(fake_system: FakeSystem) -> None:
+    """In the unit, stdout goes to the journal beside the structured event: "completed" must not appear twice
+    (here the journal socket is absent, so the event itself goes to stderr, once)."""
+    fake_system.standard()
+    result = fake_system.lvmove("run", "vg/pvmove0", env={"INVOCATION_ID": "0123456789abcdef"})
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert said.count("completed: 2 LV(s), 48.0 MiB moved from /dev/sda to /dev/sdb") == 1, said
+
+
 @pytest.mark.lvm_versions()
 def test_run_kernel_watch_finishes_with_one_warm_poller_woken_per_segment(fake_system: FakeSystem) -> None:
     fake_system.standard()
