@@ -15,9 +15,11 @@ Otherwise it is reported with the command that removes it.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import dataclass
 
-from lvmove_hooks import procscan, runner
+from lvmove_hooks import lvm, procscan, runner
 from lvmove_hooks.lvm import LVM
 from lvmove_hooks.model import LogicalVolume
 from lvmove_hooks.names import LvRef
@@ -25,6 +27,9 @@ from lvmove_hooks.names import LvRef
 log = logging.getLogger("lvmove.orphan")
 
 _FINISHERS = ("pvmove", "lvpoll")
+SETTLE_WAIT = 120.0  # seconds to let running LVM work end before an error pvmoveN counts as an orphan
+# Seconds to retry an lvremove that LVM refuses because the device is open (LVMOVE_ORPHAN_REMOVE_WAIT: tests).
+REMOVE_WAIT = float(os.environ.get("LVMOVE_ORPHAN_REMOVE_WAIT", "30"))
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,34 @@ def lvm_busy(vg: str) -> list[str]:
 def remove(orphan: Orphan) -> runner.Result:
     """`lvremove` it by name, after the caller re-checked it by UUID; never forced (an open LV stays)."""
     return runner.run([LVM, "lvremove", "--yes", str(orphan.ref)], mutating=True, check=False)
+
+
+def settle(found: Orphan, wait: float = SETTLE_WAIT) -> tuple[Orphan | None, list[str]]:
+    """Wait until no LVM command is at work on the VG (it may be LVM's finish between its two commits), then
+    re-read it by UUID: (the orphan as it is now, or None when LVM removed it; what LVM still runs)."""
+    deadline = time.monotonic() + wait
+    said = False
+    while (busy := lvm_busy(found.ref.vg)) and time.monotonic() < deadline:
+        if not said:
+            log.warning("%s: an error LV while LVM is at work (%s): waiting for that to end", found.ref,
+                        "; ".join(busy))
+            said = True
+        time.sleep(1.0)
+    if busy:
+        return found, busy
+    again = [o for o in find(lvm.report([found.ref.vg]), found.ref.lv) if o.uuid == found.uuid]
+    return (again[0] if again else None), []
+
+
+def try_remove(found: Orphan, wait: float = REMOVE_WAIT) -> str:
+    """Remove it; "" on success, else LVM's reason. An open device (a scan, a reader that lets go) is tried
+    again for `wait` seconds; LVM itself refuses to remove an open LV."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = remove(found)
+        if result.ok:
+            return ""
+        problem = lvm.summary(result)
+        if ("in use" not in problem and "open" not in problem) or time.monotonic() > deadline:
+            return f"lvremove refused: {problem}"
+        time.sleep(2.0)

@@ -69,40 +69,24 @@ def run(ref: LvRef, config: Config) -> Outcome:
     return replace(outcome, logged=True)
 
 
-ORPHAN_WAIT = 120.0  # seconds to let a running LVM poller end before an error pvmoveN counts as an orphan
-
-
 def _repair(found: orphan.Orphan, config: Config) -> Outcome:
     """An orphan error pvmoveN left by a crash inside LVM's finish: remove it through LVM when unambiguous,
     else say what stands in the way and the command that removes it."""
     fields = report.MoveFields(found.ref.vg, found.ref.lv, found.uuid)
-    deadline = time.monotonic() + ORPHAN_WAIT
-    waited = False
-    while (busy := orphan.lvm_busy(found.ref.vg)) and time.monotonic() < deadline:
-        if not waited:
-            log.warning("%s: an error LV, and LVM is at work (%s): waiting for it to end before calling it an "
-                        "orphan (it may be LVM's finish between its two commits)", found.ref, "; ".join(busy))
-            waited = True
-        time.sleep(1.0)
-    if not busy:
-        volumes = lvm.report([found.ref.vg])
-        again = [o for o in orphan.find(volumes, found.ref.lv) if o.uuid == found.uuid]
-        if not again:
-            return Outcome(f"nothing to do: {found.ref} is gone (LVM finished the move)")
-        found = again[0]
-    problem = found.problem or ("LVM is still at work on the VG: " + "; ".join(busy) if busy else "")
+    now, busy = orphan.settle(found)
+    if now is None:
+        return Outcome(f"nothing to do: {found.ref} is gone (LVM finished the move)")
+    problem = now.problem or ("LVM is still at work on the VG: " + "; ".join(busy) if busy else "")
     if not problem and not config.remove_orphans:
         problem = f"remove_orphans is false in {config.path}"
+    problem = problem or orphan.try_remove(now)
     if not problem:
-        result = orphan.remove(found)
-        if result.ok:
-            report.event("orphan-removed", f"{found.ref}: removed the orphan error LV (uuid {found.uuid}) that "
-                         "a crash inside LVM's finish left behind; the moved LVs were already complete", fields)
-            return Outcome(f"removed orphan error LV {found.ref} left by an interrupted finish", logged=True)
-        problem = f"lvremove refused: {lvm.summary(result)}"
-    report.event("orphan-found", f"{found.ref}: orphan error LV (uuid {found.uuid}) left by an interrupted "
-                 f"finish, not removed: {problem}; remove it with '{found.fix}'", fields)
-    raise VerifyFailed(f"orphan error LV {found.ref} not removed: {problem}", hint=f"remove it with '{found.fix}'")
+        report.event("orphan-removed", f"{now.ref}: removed the orphan error LV (uuid {now.uuid}) that an "
+                     "interrupted finish of LVM's pvmove left behind; the moved LVs were already complete", fields)
+        return Outcome(f"removed orphan error LV {now.ref} left by an interrupted finish", logged=True)
+    report.event("orphan-found", f"{now.ref}: orphan error LV (uuid {now.uuid}) left by an interrupted "
+                 f"finish, not removed: {problem}; remove it with '{now.fix}'", fields)
+    raise VerifyFailed(f"orphan error LV {now.ref} not removed: {problem}", hint=f"remove it with '{now.fix}'")
 
 
 def _reload(move: Move, config: Config) -> Move:

@@ -97,13 +97,13 @@ def test_finish_window_is_not_taken_for_a_deactivation(fake_system: FakeSystem) 
     assert_finished(fake_system)
 
 
-@pytest.mark.lvm_versions("2.03.16", "2.03.31")
+@pytest.mark.lvm_versions("2.03.31")
 def test_the_finish_between_its_two_commits_is_not_taken_for_an_orphan(fake_system: FakeSystem) -> None:
     """After the finish's first commit the pvmove LV is an error LV of the same UUID (its device an error
     table, then no device) until the second commit removes it: while LVM's poller is at that, lvmove waits."""
     fake_system.standard()
     with fake_system.edit() as state:
-        state["finish_error_window"] = 60.0  # 3 s real between the two commits
+        state["finish_error_window"] = 40.0  # 2 s real between the two commits
     result = fake_system.lvmove("run", "vg/pvmove0")
     assert result.returncode == 0, result.stderr
     assert "completed: 2 LV(s), 48.0 MiB moved from /dev/sda to /dev/sdb" in result.stdout
@@ -180,6 +180,24 @@ def test_an_orphan_found_at_start_is_removed(fake_system: FakeSystem) -> None:
     assert fake_system.lv_state("vg", "pvmove0") is None
 
 
+def test_an_orphan_held_open_for_a_moment_is_removed_once_let_go(fake_system: FakeSystem) -> None:
+    """LVM refuses to remove an open LV; a reader that lets go (a scan) only delays the removal."""
+    fake_system.vg("vg")
+    fake_system.lv("vg", "data", [("/dev/sdb", 0, 4)])
+    fake_system.orphan("vg", "pvmove0")
+    with fake_system.edit() as state:
+        state["open_lvs"] = ["vg/pvmove0"]
+    proc = fake_system.lvmove_popen("run", "vg/pvmove0")
+    fake_system.wait_for("lvmove to try lvremove", lambda: len(fake_system.argvs("lvm", "lvremove")) >= 1)
+    with fake_system.edit() as state:
+        state["open_lvs"] = []
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "removed orphan error LV vg/pvmove0" in out
+    assert len(fake_system.argvs("lvm", "lvremove")) >= 2
+    assert fake_system.lv_state("vg", "pvmove0") is None
+
+
 @pytest.mark.parametrize("obstacle", ["open", "config"])
 def test_an_orphan_that_cannot_be_removed_is_reported_with_the_command(fake_system: FakeSystem,
                                                                       obstacle: str) -> None:
@@ -191,7 +209,7 @@ def test_an_orphan_that_cannot_be_removed_is_reported_with_the_command(fake_syst
             state["open_lvs"] = ["vg/pvmove0"]
     else:
         fake_system.config("remove_orphans: false\n")
-    result = fake_system.lvmove("run", "vg/pvmove0")
+    result = fake_system.lvmove("run", "vg/pvmove0", env={"LVMOVE_ORPHAN_REMOVE_WAIT": "2"})
     assert result.returncode == 8, result.stderr
     assert "orphan error LV vg/pvmove0 not removed" in result.stderr
     assert ("in use" if obstacle == "open" else "remove_orphans is false") in result.stderr
