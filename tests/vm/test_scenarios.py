@@ -127,7 +127,9 @@ def test_s4_atomic_crash_and_abort(vm_image: Image, lvmove_payload: Path, keep_d
 
 def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
     """9: a user's foreground pvmove: unit appears, shows progress, one poller only; 10: status --json
-    and systemctl status show the lvs percent; 5: by-segment move aborted half-way with `lvmove abort`."""
+    and systemctl status show the lvs percent; 5: by-segment move aborted half-way with `lvmove abort`;
+    11: LVM's own `pvmove --abort` of a move lvmove carries ends the unit cleanly; 12: LVM's finish with the
+    pvmove device held open (an orphan on 2.03.31) leaves no pvmove LV once it is let go."""
     run = new_run("healthy", vm_image, pv_count=3, payload=lvmove_payload, tag="s5-s9-s10-healthy")
     try:
         run.final_phase(1, timeout=900)
@@ -142,6 +144,11 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
             "s5-abort-rc",
             "s5-pvmove-gone",
             "s5-abort-said-true",
+            "s11-lvm-abort-rc",
+            "s11-unit-ended-cleanly",
+            "s11-journal-aborted",
+            "s11-no-failure",
+            "s12-no-orphan-left",
             "checksums-vg",
             "vgck-vg",
             "nothing-broken-vg",
