@@ -243,6 +243,16 @@ capture() {
         cp "/etc/lvm/backup/$vg" "$d/lvm-backup-$vg.txt" 2>/dev/null
     done
     ps -eo pid,ppid,unit:40,args | grep -E 'lvm|pvmove|lvmove|lvpoll' | grep -v grep > "$d/ps.txt"
+    # A VG that is not there, as each generation reports it (2.03.26 on: in the JSON "log", not on stderr).
+    lvs_json nosuchvg > "$d/lvs-nosuchvg.json" 2> "$d/lvs-nosuchvg.json.err"; echo "rc=$?" >> "$d/lvs-nosuchvg.json.err"
+    # LVM's pollers as /proc shows them (argv spelling of the forked poller differs between generations).
+    local pid
+    for pid in $(pgrep -f 'lvpoll|pvmove' 2>/dev/null); do
+        [ -r "/proc/$pid/cmdline" ] || continue
+        { echo "=== $pid exe=$(readlink "/proc/$pid/exe") comm=$(cat "/proc/$pid/comm")"
+          tr '\0' '|' < "/proc/$pid/cmdline"; echo
+          grep -E '^(Name|State|PPid|SigCgt|SigBlk):' "/proc/$pid/status"; } >> "$d/proc-pollers.txt" 2>&1
+    done
     lvmpolld --dump > "$d/lvmpolld-dump.txt" 2>&1
     systemctl list-units --all --no-pager 'lvmove@*' 'lvm*' > "$d/units.txt" 2>&1
     log "captured $name"
