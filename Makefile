@@ -8,7 +8,7 @@
 #   make man                  render the man pages with man -l, fail on any warning
 #   make deb                  build/deb/lvmove_<version>_all.deb (dpkg-buildpackage -b on a copy of the tree)
 #   make rpm                  build/rpm/RPMS/noarch/lvmove-<version>-1*.noarch.rpm (rpmbuild -bb)
-#   make check-packaging      lintian on the .deb (errors fail, warnings are listed)
+#   make check-packaging      lintian on the .deb (errors and warnings fail, infos are listed)
 #   make test                 the fast test suite
 #
 # System directories come from pkg-config (udev: udevdir; systemd: systemdsystemunitdir,
@@ -49,6 +49,9 @@ COMPLETIONSDIR := $(call pcvar,bash-completion,completionsdir,/usr/share/bash-co
 endif
 RULESDIR      ?= $(UDEVDIR)/rules.d
 MANIFEST      ?= $(datadir)/$(PACKAGE)/install-manifest
+# lvmove's state (pause flags, metrics counters): a fixed path, not under PREFIX. The unit may write it
+# (ReadWritePaths=) only when it exists, so the package ships the empty directory.
+STATEDIR      ?= /var/lib/$(PACKAGE)
 
 BUILDDIR      := build
 STAGE         := $(BUILDDIR)/stage
@@ -59,6 +62,7 @@ PKG_ENV       := env -u PYTHONPATH -u VIRTUAL_ENV PATH=/usr/sbin:/usr/bin:/sbin:
 
 RULE          := udev-rules/96-lvmove.rules
 UNIT          := units/lvmove@.service
+VGUNIT        := units/lvmove-vg@.service
 GENERATOR     := generators/lvmove-generator
 CATALOG       := packaging/lvmove.catalog
 COMPLETION    := packaging/bash-completion/lvmove
@@ -97,11 +101,14 @@ install-data:
 	chmod 0644 $(DESTDIR)$(RULESDIR)/96-lvmove.rules
 	$(REWRITE) $(UNIT) > '$(DESTDIR)$(UNITDIR)/lvmove@.service'
 	chmod 0644 '$(DESTDIR)$(UNITDIR)/lvmove@.service'
+	$(REWRITE) $(VGUNIT) > '$(DESTDIR)$(UNITDIR)/lvmove-vg@.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/lvmove-vg@.service'
 	$(INSTALL) -m 0755 $(GENERATOR) $(DESTDIR)$(GENERATORDIR)/lvmove-generator
 	$(INSTALL) -m 0644 $(CATALOG) $(DESTDIR)$(CATALOGDIR)/lvmove.catalog
 	$(INSTALL) -m 0644 $(COMPLETION) $(DESTDIR)$(COMPLETIONSDIR)/lvmove
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(mandir)/man8/
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(mandir)/man5/
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(STATEDIR)
 
 # The wheel, installed by pip into the stage (see pkgtool.py pip-prefix for Debian's python layout).
 install-python: $(WHEEL_STAMP)
@@ -167,7 +174,7 @@ rpm: dist
 	@ls -l $(BUILDDIR)/rpm/RPMS/noarch/
 
 check-packaging: deb
-	$(PKG_ENV) lintian --fail-on error --display-info --info \
+	$(PKG_ENV) lintian --fail-on error,warning --display-info --info \
 	    $(BUILDDIR)/deb/$(PACKAGE)_$(VERSION)_all.deb
 
 test:

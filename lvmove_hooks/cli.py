@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lvmove_hooks import __version__, carry, config, lvm, pause, report, statefile, status, units
-from lvmove_hooks.ending import ending, placement
+from lvmove_hooks.ending import placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
-from lvmove_hooks.model import Move, find_moves
+from lvmove_hooks.model import LogicalVolume, Move, find_moves
 from lvmove_hooks.names import check_name, parse_lvref
-from lvmove_hooks.progress import human_bytes, human_duration
+from lvmove_hooks.progress import human_bytes
 from lvmove_hooks.status import current_percent
 from lvmove_hooks.targets import is_pv_name, match, parse_target
 
@@ -42,9 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add = functools.partial(sub.add_parser, parents=[common])
 
-    p = add("status", help="list in-flight moves with progress")
-    p.add_argument("target", nargs="?", help="only this move")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _status_options(add("status", help="list in-flight moves with progress"))
 
     p = add("start", help="start (or resume) the unit that carries a move")
     p.add_argument("target", help="VG/LV, unit instance, dm name or source PV")
@@ -71,9 +69,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--atomic", action="store_true", help="all-or-nothing move (pvmove --atomic)")
     p.add_argument("--wait", action="store_true", help="watch it until it ends")
 
+    p = add("check-vg", help="look at a VG for inactive moves and orphans (the body of lvmove-vg@.service)")
+    p.add_argument("vg", metavar="VG", help="the volume group")
+
     p = add("run", help="carry a move to its end (the body of lvmove@.service)")
     p.add_argument("lv", metavar="VG/LV", help="the pvmove LV, e.g. vg0/pvmove0")
     return parser
+
+
+def _status_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", nargs="?", help="only this move")
+    p.add_argument("--json", action="store_true", help="machine-readable output (schema in lvmove(8))")
+    p.add_argument("-o", "--options", action="append", default=[], metavar="FIELD[,FIELD...]",
+                   help="columns, lvs-like field names ('-o help' lists them; -o+FIELD adds, -o-FIELD removes)")
+    p.add_argument("--noheadings", action="store_true", help="no header line")
+    p.add_argument("--separator", metavar="SEP", help="join the cells with SEP instead of aligning them")
+    p.add_argument("--units", choices=("b", "k", "m", "g", "t", "h"), default="h",
+                   help="sizes in bytes, KiB, MiB, GiB, TiB (as lvs: lowercase, powers of 1024) or human (default)")
+    p.add_argument("--nosuffix", action="store_true", help="sizes without the unit letter")
+    p.add_argument("--map", action="store_true", help="draw where each moved LV segment is now (one move)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = {
         "status": cmd_status, "start": cmd_start, "watch": cmd_watch, "abort": cmd_abort,
-        "move": cmd_move, "run": cmd_run, "pause": cmd_pause, "resume": cmd_resume,
+        "move": cmd_move, "run": cmd_run, "pause": cmd_pause, "resume": cmd_resume, "check-vg": cmd_check_vg,
     }[args.command]
     try:
         return int(handler(args))
@@ -107,6 +121,16 @@ def need_root(what: str) -> None:
 # ---- status ----------------------------------------------------------------------------------------------
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from lvmove_hooks import fields
+
+    if "help" in ",".join(args.options).replace("+", ",").replace("-", ",").split(","):
+        print("\n".join(fields.help_text()))
+        return int(Exit.OK)
+    columns = fields.select(args.options)  # bad field names fail before anything runs
+    if args.json and (args.options or args.map):
+        raise BadInput("--json takes no -o or --map", hint="the JSON has every field; see lvmove(8)")
+    if args.map and not args.target:
+        raise BadInput("--map draws one move", hint="name it: lvmove status VG/pvmoveN --map")
     target = parse_target(args.target) if args.target else None
     need_root("status")
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -116,11 +140,38 @@ def cmd_status(args: argparse.Namespace) -> int:
         unit_states = asked.result()
     only = [match(target, find_moves(volumes))] if target is not None else None
     view = status.collect(volumes, unit_states, only)
+    style = fields.Style(args.units, not args.nosuffix, args.separator, not args.noheadings)
     if args.json:
         print(json.dumps(view, indent=2))
+    elif args.map:
+        assert only is not None
+        print("\n".join(_map_lines(only[0], volumes, view["moves"][0]["percent"])[0]))
+    elif args.options or args.noheadings or args.separator is not None:
+        # For scripts: only the table on stdout; what needs the admin goes to stderr (and the exit code).
+        lines = fields.render(view["moves"], columns, style)
+        if lines:
+            print("\n".join(lines))
+        for line in status.notes(view):
+            print(f"lvmove: {line}", file=sys.stderr)
     else:
-        print("\n".join(status.table(view)))
+        print("\n".join(status.table(view, columns, style)))
     return int(Exit.ATTENTION if view["attention"] else Exit.OK)
+
+
+def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) -> tuple[list[str], float | None]:
+    """The picture of the move (movemap.py) and its percent (`percent`: None to read it here, with the same
+    kernel reading)."""
+    from lvmove_hooks import movemap
+
+    kernel = lvm.Kernel()
+    try:
+        got = kernel.read(move.dm_name) if move.active else None
+        if percent is None:
+            percent = current_percent(move, kernel, got)
+        seen = movemap.read_kernel(move, kernel, got)
+    finally:
+        kernel.close()
+    return movemap.render(movemap.build(move, volumes, seen, percent)), percent
 
 
 # ---- start / run / move --------------------------------------------------------------------------------
@@ -176,6 +227,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not pause.resume(move.ref.instance):
         print(f"{move.ref} was not paused")
     return _start(move)
+
+
+def cmd_check_vg(args: argparse.Namespace) -> int:
+    from lvmove_hooks import vgcheck
+
+    vg = check_name(args.vg, "volume group")
+    need_root("check-vg")
+    statefile.set_flag("vg-checked", vg, subdir=True)  # the udev rule starts no more checks of it this boot
+    found = vgcheck.check(vg, config.load())
+    for item in found:
+        print(f"{item.ref}: {item.what}: {item.action}")
+    if not found:
+        print(f"{vg}: nothing to do")
+    return int(Exit.OK)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -252,48 +317,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def watch(instances: list[str], *, interval: float) -> int:
-    """Follow moves until they end: the kernel (and the unit's shared state) every tick, LVM only at the end."""
-    from lvmove_hooks.names import unescape_instance
+    """Follow moves until they end (see watchview.py): a redrawn line per move on a terminal, else plain lines."""
+    from lvmove_hooks import watchview
 
-    refs = [parse_lvref(unescape_instance(inst)) for inst in instances]
-    found = {m.ref: m for m in lvm.moves(sorted({r.vg for r in refs}))}
-    pending = {ref: found[ref] for ref in refs if ref in found}
-    for ref in refs:
-        if ref not in found:
-            print(f"{ref}: not moving (finished or aborted)")
-    single = sys.stdout.isatty() and len(pending) == 1
-    code = Exit.OK
-    kernel = lvm.Kernel()
-    while pending:
-        for ref, move in list(pending.items()):
-            state = kernel.read(move.dm_name)
-            if state is None or not state.uuid.startswith(move.pvmove.dm_uuid):
-                current, volumes = lvm.find_by_uuid(ref.vg, move.uuid)
-                if current is None:
-                    del pending[ref]
-                    end = ending(move, volumes)
-                    print(("\r" if single else "") + f"{ref}: {end.summary}".ljust(78))
-                    code = Exit.ABORTED if end.aborted else code
-                    continue
-                move = pending[ref] = current
-                state = None
-            print(("\r" if single else "") + progress_text(move, kernel, state).ljust(78),
-                  end="" if single else "\n", flush=True)
-        if pending:
-            time.sleep(interval)
-    kernel.close()
-    return int(code)
-
-
-def progress_text(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None) -> str:
-    shared = statefile.read(move.ref.instance) or {}
-    pct = current_percent(move, kernel, got)
-    text = f"{move.ref}: " + (f"{pct:.1f}%" if pct is not None else "inactive") + f" of {human_bytes(move.size)}"
-    if shared.get("rate_bytes_per_s"):
-        text += f", {human_bytes(shared['rate_bytes_per_s'])}/s"
-    if shared.get("eta_seconds") is not None:
-        text += f", ETA {human_duration(shared['eta_seconds'])}"
-    return text
+    return watchview.follow(instances, interval=interval)
 
 
 # ---- abort ------------------------------------------------------------------------------------------------
@@ -301,13 +328,14 @@ def progress_text(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None) -
 def cmd_abort(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     need_root("abort")
-    move = match(target, lvm.moves())
+    volumes = lvm.report()
+    move = match(target, find_moves(volumes))
+    picture, percent = _map_lines(move, volumes, None)
+    print("\n".join(picture))  # what stays where, before LVM changes anything
     if move.mode == "atomic":
         print(f"aborting {move.ref} (atomic): everything goes back to {move.source}")
     else:
-        kernel = lvm.Kernel()
-        pct = current_percent(move, kernel)
-        kernel.close()
+        pct = percent
         print(f"aborting {move.ref} (by-segment, {pct if pct is not None else '?'}% copied): segments already "
               f"checkpointed stay on {', '.join(move.destinations) or 'the destination'}, "
               f"the rest goes back to {move.source}")

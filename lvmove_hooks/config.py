@@ -12,6 +12,7 @@ from lvmove_hooks.errors import BadConfig
 from lvmove_hooks.names import name_problem
 
 DEFAULT_PATH = Path("/etc/lvmove/lvmove.yaml")
+DEFAULT_METRICS_DIR = "/var/lib/prometheus/node-exporter"  # Debian's prometheus-node-exporter textfile dir
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Config:
     remove_orphans: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    metrics_dir: str = DEFAULT_METRICS_DIR  # "" = no metrics
     path: str = field(default="(defaults)", compare=False)
 
     def wants_vg(self, vg: str) -> bool:
@@ -41,6 +43,7 @@ _FORMS = {
     "remove_orphans": "true or false",
     "include": "a list of VG names, e.g. [vg0, data-vg]",
     "exclude": "a list of VG names, e.g. [scratch]",
+    "metrics_dir": "an absolute directory path, or false (no metrics)",
 }
 
 
@@ -88,6 +91,12 @@ def _check(where: str, key: str, value: Any) -> Any:
 
     if key in ("auto_resume", "activate_inactive", "watch_kernel", "remove_orphans"):
         if not isinstance(value, bool):
+            raise bad()
+        return value
+    if key == "metrics_dir":
+        if value is None or value is False or value == "":
+            return ""
+        if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
             raise bad()
         return value
     if key in ("poll_interval", "progress_interval"):

@@ -307,10 +307,19 @@ def kernel_progress(move: Move, kernel: Kernel, got: KernelState | None = None) 
     if not move.active:
         return None
     got = got or kernel.read(move.dm_name)
-    if got is None or not got.uuid.startswith(move.pvmove.dm_uuid) or not got.live or not got.table.strip():
-        return None  # not there, another move's, or no live table (nothing copies)
+    if (got is None or not got.uuid.startswith(move.pvmove.dm_uuid) or not got.live or not got.table.strip()
+            or is_error_table(got.table)):
+        return None  # not there, another move's, no live table (nothing copies), or no move any more
     sources = frozenset(d for d in (devnum(move.source),) if d)
     return dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status), sources)
+
+
+def is_error_table(table: str) -> bool:
+    """Nothing but `error` targets: the pvmove LV's device after LVM's finish has turned the LV into an error
+    LV (it keeps its UUID), which stays when the finish cannot deactivate it (2.03.31 on: a visible orphan
+    with a device) or after a crash between the finish's two commits. It copies nothing: no move is there."""
+    targets = [line.split()[2] for line in table.splitlines() if len(line.split()) > 2]
+    return bool(targets) and all(t == "error" for t in targets)
 
 
 def dm_table_status(name: str) -> tuple[str, str] | None:

@@ -171,8 +171,10 @@ class Poller:
     def _watch_kernel(self) -> bool:
         """Read progress from the kernel and report it; False when the pvmove device is gone."""
         got = self.kernel.read(self.move.dm_name)
-        if got is None or (got.uuid and not got.uuid.startswith(self.move.pvmove.dm_uuid)):
-            # Gone, or the name now belongs to another move (pvmove0 is reused): ours is not there.
+        if (got is None or (got.uuid and not got.uuid.startswith(self.move.pvmove.dm_uuid))
+                or lvm.is_error_table(got.table)):
+            # Gone, the name now belongs to another move (pvmove0 is reused), or LVM's finish has left only
+            # an error LV of the same UUID there: ours is not there.
             self.progress = None
             return False
         self.table = got.table
@@ -243,7 +245,7 @@ class Poller:
         busy_before = self._poller_busy()  # a poller that finishes while lvs runs has ended when it returns
         current, self.volumes = lvm.find_by_uuid(self.move.ref.vg, self.move.uuid)
         if current is None:
-            return True
+            return not self._finishing(busy_before)
         from dataclasses import replace
 
         self.move = replace(current, baseline_on_source=self.move.baseline_on_source,
@@ -265,6 +267,16 @@ class Poller:
             report.event("progress", f"{self.move.ref}: kernel status unavailable, polling every "
                          f"{self.config.poll_interval}s", self.fields)
             self.kernel_watch = False
+        return False
+
+    def _finishing(self, busy_before: bool) -> bool:
+        """Between the two commits of LVM's finish the pvmove LV is an error LV of the same UUID (its device
+        showing an error table until LVM deactivates it): with a poller at work that is the finish in progress,
+        not yet an orphan. Read again once it is done."""
+        leftover = any(lv.uuid == self.move.uuid and lv.is_error_orphan for lv in self.volumes or ())
+        if leftover and (busy_before or self._poller_busy()):
+            self.next_reread = time.monotonic() + 1.0
+            return True
         return False
 
     def _poller_busy(self) -> bool:

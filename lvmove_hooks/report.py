@@ -19,9 +19,12 @@ MESSAGE_IDS = {
     "aborted": "20acfd1afbbc40ea96a9fda23056bcfd",
     "orphan-removed": "6f0d1c5be2a44f4c9d7e8a31b5c2f9e0",
     "orphan-found": "c3a9e27f41d84b0a8f6e1d2c7b5a4e93",
+    "vg-check": "9b7e2d41c6a84f0e8d3b5a1c7e9f2046",
+    "stalled": "e41f8a2b9c7d4e6fa0b3c5d8e1f2a7b4",
+    "interrupted": "5d2c8e7a1b9f4c3e8a6d0b2f4e7c9a13",
 }
-_PRIORITY = {"failed": 3, "aborted": 4, "orphan-found": 4, "started": 5, "completed": 5, "orphan-removed": 5,
-             "progress": 6}
+_PRIORITY = {"failed": 3, "aborted": 4, "orphan-found": 4, "stalled": 4, "interrupted": 5, "vg-check": 5,
+             "started": 5, "completed": 5, "orphan-removed": 5, "progress": 6}
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class MoveFields:
     vg: str
     lv: str
     uuid: str
+    source: str = ""  # the source PV and the mode ("by-segment"/"atomic"): labels of the Prometheus metrics
+    mode: str = ""
 
 
 def notify(state: str) -> bool:
@@ -81,6 +86,20 @@ def _journal_send_socket(message: str, fields: Mapping[str, str], priority: int)
     return True
 
 
+_METRIC_EVENTS = ("started", "completed", "failed", "aborted", "orphan-removed")
+
+
+def _metrics(kind: str, move: MoveFields) -> None:
+    """The Prometheus side of an event (best effort, never raises): a move's start, or a host counter."""
+    from lvmove_hooks import metrics  # lazily: most commands log no such event
+    from lvmove_hooks.names import LvRef
+
+    if kind == "started":
+        metrics.started(LvRef(move.vg, move.lv).instance, move.source, move.mode)
+    else:
+        metrics.count(kind)
+
+
 def under_systemd() -> bool:
     return bool(os.environ.get("INVOCATION_ID")) or bool(os.environ.get("JOURNAL_STREAM"))
 
@@ -98,6 +117,8 @@ def event(kind: str, message: str, move: MoveFields, percent: float | None = Non
     if percent is not None:
         fields["LVMOVE_PERCENT"] = f"{percent:.2f}"
     fields.update(extra or {})
+    if kind in _METRIC_EVENTS:
+        _metrics(kind, move)
     if under_systemd() and _journal_send(message, fields, _PRIORITY[kind]):
         return
     stream = sys.stderr

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from lvmove_hooks import lvm, orphan, poller, report, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.ending import ending
-from lvmove_hooks.errors import BadConfig, CommandFailed, LvmoveError, VerifyFailed
+from lvmove_hooks.errors import BadConfig, CommandFailed, Interrupted, LvmoveError, VerifyFailed
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
 from lvmove_hooks.names import LvRef
 from lvmove_hooks.progress import human_bytes, human_duration
@@ -38,7 +38,7 @@ def run(ref: LvRef, config: Config) -> Outcome:
         if orphans:
             return _repair(orphans[0], config)
         return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)")
-    fields = report.MoveFields(ref.vg, ref.lv, move.uuid)
+    fields = report.MoveFields(ref.vg, ref.lv, move.uuid, move.source, move.mode)
     started = time.monotonic()
     report.event(
         "started",
@@ -54,6 +54,9 @@ def run(ref: LvRef, config: Config) -> Outcome:
         move = _reload(move, config)
         move, volumes, poll_stats = poller.poll(move, config, stop, fields)
         outcome = _verify(move, started, config, volumes)
+    except Interrupted as exc:  # stopped or deactivated: the move is intact and resumes, not a failure
+        report.event("interrupted", f"{ref}: {exc}", fields)
+        raise
     except LvmoveError as exc:
         report.event("failed", f"{ref}: {exc}", fields)
         raise

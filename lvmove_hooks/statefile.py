@@ -1,4 +1,5 @@
-"""Progress the unit shares with `lvmove status`/`watch`: /run/lvmove/<instance>.json."""
+"""Progress the unit shares with `lvmove status`/`watch`: /run/lvmove/<instance>.json (and, through
+`metrics`, with Prometheus)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def write(instance: str, data: dict[str, Any]) -> None:
         tmp.replace(_path(instance))
     except OSError:
         pass  # progress sharing is best effort
+    from lvmove_hooks import metrics  # lazily: only the unit writes progress
+
+    metrics.move_written(instance, data)  # the Prometheus textfile, at the same cadence (never raises)
 
 
 def read(instance: str) -> dict[str, Any] | None:
@@ -44,16 +48,21 @@ def read(instance: str) -> dict[str, Any] | None:
 def remove(instance: str) -> None:
     with contextlib.suppress(OSError):
         _path(instance).unlink()
+    from lvmove_hooks import metrics
+
+    metrics.move_removed(instance)
 
 
-def flag_path(kind: str, key: str) -> Path:
-    return run_dir() / f"{kind}-{key}"
+def flag_path(kind: str, key: str, *, subdir: bool = False) -> Path:
+    return run_dir() / kind / key if subdir else run_dir() / f"{kind}-{key}"
 
 
-def set_flag(kind: str, key: str) -> None:
+def set_flag(kind: str, key: str, *, subdir: bool = False) -> None:
+    """A flag file `/run/lvmove/KIND-KEY`, or `/run/lvmove/KIND/KEY` (for a udev rule's TEST)."""
+    path = flag_path(kind, key, subdir=subdir)
     with contextlib.suppress(OSError):
-        run_dir().mkdir(mode=0o755, parents=True, exist_ok=True)
-        flag_path(kind, key).write_text(str(time.time()), encoding="utf-8")
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        path.write_text(str(time.time()), encoding="utf-8")
 
 
 def take_flag(kind: str, key: str) -> bool:

@@ -7,11 +7,14 @@ out of activation) with no unit running, or fully copied with no unit and no LVM
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from lvmove_hooks import lvm, orphan, pause, procscan, statefile
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
-from lvmove_hooks.progress import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from lvmove_hooks.fields import Field, Style
 
 SCHEMA = 2  # the version of `lvmove status --json`; bumped when a key changes meaning or goes
 RUNNING = ("activating", "active", "deactivating", "reloading")
@@ -90,36 +93,18 @@ def collect(volumes: list[LogicalVolume], unit_states: dict[str, dict[str, str]]
             "attention": bool(orphans) or any(r["attention"] for r in rows)}
 
 
-def table(view: dict[str, Any]) -> list[str]:
-    """The human view: one line per move, then what needs the admin."""
+def table(view: dict[str, Any], columns: Sequence[Field] | None = None, style: Style | None = None) -> list[str]:
+    """The human view: one line per move (lvs-like columns, see fields.py), then what needs the admin."""
+    from lvmove_hooks import fields
+
     rows = view["moves"]
-    lines: list[str] = []
-    if not rows:
-        lines.append("no pvmove in flight")
-    else:
-        header = ("MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT")
-        cells = [header] + [_cells(r) for r in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-        lines += ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in cells]
-    for r in rows:
-        if r["attention"]:
-            lines.append(f"{r['vg']}/{r['lv']}: {r['attention']['reason']}; fix: {r['attention']['fix']}")
-    for o in view["orphans"]:
-        lines.append(f"{o['vg']}/{o['lv']}: {o['reason']}; fix: {o['fix']}")
-    return lines
+    lines = ["no pvmove in flight"] if not rows else fields.render(rows, columns or fields.select(()),
+                                                                   style or fields.Style())
+    return lines + notes(view)
 
 
-def _cells(r: dict[str, Any]) -> tuple[str, ...]:
-    pct = r["percent"]
-    state = "paused" if r["paused"] else (r["unit_state"] or "unknown")
-    return (
-        f"{r['vg']}/{r['lv']}",
-        f"{pct:.1f}%" if isinstance(pct, int | float) else ("inactive" if not r["active"] else "?"),
-        human_bytes(r["size_bytes"]),
-        f"{human_bytes(r['rate_bytes_per_s'])}/s" if r["rate_bytes_per_s"] else "-",
-        human_duration(r["eta_seconds"]) if r["eta_seconds"] is not None else "-",
-        r["mode"],
-        r["source"],
-        ",".join(r["destinations"]) or "-",
-        f"{r['unit']} ({state})",
-    )
+def notes(view: dict[str, Any]) -> list[str]:
+    """One line per move or orphan that needs the admin: why, and the command that helps."""
+    lines = [f"{r['vg']}/{r['lv']}: {r['attention']['reason']}; fix: {r['attention']['fix']}"
+             for r in view["moves"] if r["attention"]]
+    return lines + [f"{o['vg']}/{o['lv']}: {o['reason']}; fix: {o['fix']}" for o in view["orphans"]]

@@ -2,8 +2,9 @@
 
 The fake plays one LVM generation (tests/fake/fakelvm.py VERSIONS). Every test on the fake runs on
 `--fake-lvm VERSION` (default: LVMOVE_FAKE_LVM_VERSION, else 2.03.16); `--fake-lvm all` runs each on every
-generation. Tests marked `lvm_versions` run on the generations it names, or on every one when it names none
-(where the generations differ).
+generation. Tests marked `lvm_versions` (where the generations differ) run on the generations it names, or on
+every one when it names none; `only=True` keeps a test to its generations even with `--fake-lvm all` (output
+compared byte for byte with a capture of that generation).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lvm_versions(*versions): run on these LVM generations of the fake "
-                            "(none named: on every one), whatever --fake-lvm says")
+    config.addinivalue_line("markers", "lvm_versions(*versions, only=False): run on these LVM generations of "
+                            "the fake (none named: on every one) instead of --fake-lvm's; on every one with "
+                            "--fake-lvm all, unless only=True")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -39,7 +41,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     chosen = metafunc.config.getoption("--fake-lvm")
     marker = metafunc.definition.get_closest_marker("lvm_versions")
-    versions = list(marker.args or VERSIONS) if marker else list(VERSIONS) if chosen == "all" else [chosen]
+    if marker and marker.kwargs.get("only"):
+        versions = list(marker.args)
+    elif chosen == "all":
+        versions = list(VERSIONS)
+    elif marker:
+        versions = list(marker.args or VERSIONS)
+    else:
+        versions = [chosen]
     if versions != [chosen]:
         metafunc.parametrize("fake_lvm_version", versions, indirect=True, ids=[f"lvm-{v}" for v in versions])
 
@@ -48,6 +57,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def fake_lvm_version(request: pytest.FixtureRequest) -> str:
     """The LVM generation the fake plays in this test."""
     version: str = getattr(request, "param", None) or request.config.getoption("--fake-lvm")
+    if version == "all":  # a test that asks for the fake only at run time (request.getfixturevalue)
+        marker = request.node.get_closest_marker("lvm_versions")
+        version = marker.args[0] if marker and marker.args else VERSIONS[0]
     return version
 
 

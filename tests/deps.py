@@ -36,8 +36,9 @@ VIRTUAL = {
 
 # What the scripts need besides the package build.
 RUNNER = ["python3", "python3-yaml", "make"]
+# prometheus: promtool checks the metrics files; tmux: `lvmove watch` is tested in a real terminal.
 FAST = ["python3", "python3-pip", "python3-yaml", "python3-pytest", "systemd", "udev", "make", "pkg-config",
-        "man-db", "bash-completion"]
+        "man-db", "bash-completion", "prometheus", "tmux"]
 HARNESS = ["qemu-system-x86", "qemu-utils", "mmdebstrap", "e2fsprogs", "kmod"]
 PACKAGING_TOOLS = ["rpm", "lintian"]
 # Building LVM2 from source for the guests of other LVM generations (tests/vm/lvmbuild.py; xz-utils unpacks

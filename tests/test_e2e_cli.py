@@ -105,25 +105,86 @@ def test_status_json_takes_percent_from_the_kernel_and_rate_from_the_unit(fake_s
 
 
 def test_status_text(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """One word per cell (awk-safe): sizes as lvs prints them, the unit's state in a column of its own."""
     two_moves(fake_system)
     fake_system.unit("lvmove@vg-pvmove0.service", ActiveState="activating")
     result = inproc(capsys, "status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT"]
-    row = next(line for line in lines if line.startswith("vg/pvmove0")).split()
-    assert row[0] == "vg/pvmove0"
-    assert row[2:] == ["48.0", "MiB", "-", "-", "by-segment", "/dev/sda", "/dev/sdb", "lvmove@vg-pvmove0.service",
-                       "(activating)"]
-    row = next(line for line in lines if line.startswith("my-vg/pvmove0")).split()
-    assert row[-5:] == ["atomic", "/dev/sdd", "/dev/sde", MY_VG_UNIT, "(inactive)"]
+    header = ["MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "UNIT", "STATE"]
+    assert lines[0].split() == header
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert all(len(row) == len(header) for row in rows.values()), lines
+    assert rows["vg/pvmove0"] == ["vg/pvmove0", "16.67", "48.00m", "-", "-", "by-segment", "/dev/sda", "/dev/sdb",
+                                  "lvmove@vg-pvmove0.service", "activating"]
+    assert rows["my-vg/pvmove0"][1:] == ["50.00", "24.00m", "-", "-", "atomic", "/dev/sdd", "/dev/sde", MY_VG_UNIT,
+                                         "inactive"]
 
 
 def test_status_text_shows_percent_of_active_moves(fake_system: FakeSystem, capsys: Capsys) -> None:
     two_moves(fake_system)
     result = inproc(capsys, "status")
     rows = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
-    assert rows == {"vg/pvmove0": "16.7%", "my-vg/pvmove0": "50.0%"}
+    assert rows == {"vg/pvmove0": "16.67", "my-vg/pvmove0": "50.00"}
+
+
+def test_status_fields_units_and_separator(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """-o with lvs's field names, --units/--nosuffix as lvs (powers of 1024), --noheadings, --separator."""
+    two_moves(fake_system)
+    uuid = fake_system.lv_state("vg", "pvmove0")["uuid"]  # type: ignore[index]
+    result = inproc(capsys, "status", "vg/pvmove0", "-o", "vg_name,lv_name,lv_uuid,move_pv,dest_pvs,copy_percent,"
+                    "lv_size,move_mode,unit,unit_state,paused", "--units", "b", "--nosuffix", "--noheadings")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["vg", "pvmove0", uuid, "/dev/sda", "/dev/sdb", "16.67", str(48 * 1024 ** 2),
+                                     "by-segment", "lvmove@vg-pvmove0.service", "inactive", "no"]
+    for units, size in (("k", "49152.00k"), ("m", "48.00m"), ("g", "0.05g"), ("b", "50331648B"), ("h", "48.00m")):
+        out = inproc(capsys, "status", "vg/pvmove0", "-o", "size", "--units", units, "--noheadings").stdout
+        assert out.strip() == size, units
+    result = inproc(capsys, "status", "--separator", ";", "-o", "lv_full_name,rate,eta,lv_size", "--units", "k")
+    assert result.stdout.splitlines() == ["MOVE;RATE;ETA;SIZE", "my-vg/pvmove0;;;24576.00k",
+                                          "vg/pvmove0;;;49152.00k"]
+    plus = inproc(capsys, "status", "-o", "+lv_uuid", "-o-unit").stdout.splitlines()[0].split()
+    assert plus == ["MOVE", "DONE", "SIZE", "RATE", "ETA", "MODE", "FROM", "TO", "STATE", "UUID"]
+
+
+def test_status_fields_of_a_move_with_rate_and_eta(fake_system: FakeSystem, capsys: Capsys) -> None:
+    fake_system.standard(fixed_pe=2)
+    fake_system.rundir.mkdir()
+    (fake_system.rundir / "vg-pvmove0.json").write_text(json.dumps({
+        "vg": "vg", "lv": "pvmove0", "percent": 16.0, "rate_bytes_per_s": 3 * 1024 ** 2, "eta_seconds": 245,
+        "poller": "lvmove", "updated": __import__("time").time()}), encoding="utf-8")
+    out = inproc(capsys, "status", "-o", "rate,eta,eta_seconds,poller", "--noheadings").stdout
+    assert out.split() == ["3.00m/s", "4m05s", "245", "lvmove"]
+    out = inproc(capsys, "status", "-o", "rate", "--noheadings", "--units", "b", "--nosuffix").stdout
+    assert out.split() == [str(3 * 1024 ** 2)]
+
+
+def test_status_field_help_and_bad_fields(fake_system: FakeSystem, capsys: Capsys) -> None:
+    from lvmove_hooks.fields import FIELDS
+
+    fake_system.standard()
+    code, out, _err = main(capsys, "status", "-o", "help")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:len(FIELDS) + 1]] == [f.name for f in FIELDS]
+    for argv in (["-o", "lv_size,bogus"], ["--json", "-o", "lv_size"], ["--map"]):
+        code, _out, err = main(capsys, "status", *argv)
+        assert code == 2, argv
+        assert len(err.strip().splitlines()) == 1 and err.startswith("lvmove: "), err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["status", "--units", "x"])
+    assert exc.value.code == 2 and "--units" in capsys.readouterr().err
+    assert fake_system.commands() == [], "a command ran for bad input"
+
+
+def test_status_script_output_keeps_notes_off_stdout(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """With -o/--noheadings/--separator stdout holds only the table; what needs the admin goes to stderr."""
+    fake_system.standard(active=False)
+    code, out, err = main(capsys, "status", "--noheadings", "-o", "lv_full_name,copy_percent,lv_active,attention",
+                          "--separator", "|")
+    assert code == 10
+    assert out.splitlines() == ["vg/pvmove0||no|inactive: its LVs were not activated (autoactivation off?) and no "
+                                "unit carries it"]
+    assert "lvmove: vg/pvmove0: inactive" in err and "fix: lvmove start vg/pvmove0" in err
 
 
 def test_status_inactive_move_needs_the_admin(fake_system: FakeSystem, capsys: Capsys) -> None:
@@ -133,7 +194,7 @@ def test_status_inactive_move_needs_the_admin(fake_system: FakeSystem, capsys: C
     result = inproc(capsys, "status")
     assert result.returncode == 10, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("vg/pvmove0 "))
-    assert row.split()[1] == "inactive"
+    assert row.split()[1] == "-"  # not known: no device to read
     assert "vg/pvmove0: inactive: its LVs were not activated" in result.stdout
     assert "fix: lvmove start vg/pvmove0" in result.stdout
     fake_system.unit("lvmove@vg-pvmove0.service", ActiveState="activating")
@@ -166,6 +227,24 @@ def test_status_of_unknown_move_exits_9(fake_system: FakeSystem, capsys: Capsys)
     result = inproc(capsys, "status", "vg/pvmove3")
     assert result.returncode == 9, result.stderr
     assert "vg/pvmove3" in result.stderr
+
+
+def test_status_map_of_both_modes(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """--map draws one move from the same report as status, with the kernel's view of each segment."""
+    two_moves(fake_system)
+    code, out, err = main(capsys, "status", "vg/pvmove0", "--map")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("vg/pvmove0: by-segment move /dev/sda -> /dev/sdb, 12 extents of 4.0 MiB (48.0 MiB), "
+                        "16.7% copied")
+    assert "  data:0-3    0-3      16.0 MiB  mirroring 50%  /dev/sda:0-3, copying to /dev/sdb:0-3" in lines
+    assert "  data:6-9    4-7      16.0 MiB  pending        /dev/sda:8-11 (to /dev/sdb:4-7)" in lines
+    assert "  logs:0-3    8-11     16.0 MiB  pending        /dev/sda:4-7 (to /dev/sdb:8-11)" in lines
+    assert "inferred" not in out  # the LVs' dm tables said where they sit on pvmove0
+    code, out, err = main(capsys, "status", "my-vg/pvmove0", "--map")
+    assert code == 0, err
+    assert "  home:0-5    0-5      24.0 MiB  mirroring 50%  /dev/sdd:0-5, copying to /dev/sde:0-5" in out
+    assert "| mirror, 50.0% in sync" in out and "stays on /dev/sdd; nothing is final" in out
 
 
 # ---- start --------------------------------------------------------------------------------------------------
@@ -219,7 +298,7 @@ def test_auto_resume_false_only_manual_starts_run(fake_system: FakeSystem) -> No
     assert fake_system.lvmove("start", "vg/pvmove0").returncode == 0
     done = fake_system.lvmove("run", "vg/pvmove0", env=unit_env)
     assert done.returncode == 0, done.stderr
-    assert "completed:" in done.stdout
+    assert "completed:" in done.stdout + done.stderr  # under systemd: said once, by the journal event
     assert fake_system.lv_state("vg", "pvmove0") is None
 
 
@@ -235,6 +314,10 @@ def test_abort_by_segment_keeps_checkpointed_segments(fake_system: FakeSystem, c
     assert "vg/data: 16.0 MiB on /dev/sda, 24.0 MiB elsewhere" in out
     assert "vg/logs: 16.0 MiB on /dev/sda, 0 B elsewhere" in out
     assert out.strip().splitlines()[-1] == "aborted vg/pvmove0"
+    # Before it aborts, the picture of what stays where (segment 1 is checkpointed).
+    assert "  data:0-3    0-3      16.0 MiB  done          /dev/sdb:0-3" in out
+    assert "    vg/data: 16.0 MiB stays on /dev/sdb, 16.0 MiB back on /dev/sda" in out
+    assert out.index("if aborted now:") < out.index("aborting vg/pvmove0")
     assert fake_system.argvs("lvm", "pvmove") == [["lvm", "pvmove", "--abort", "/dev/sda"]]
     assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sda"]
     assert fake_system.devices_of("vg", "logs") == ["/dev/sda"]

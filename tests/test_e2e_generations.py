@@ -45,11 +45,16 @@ def test_status_reads_the_percent_from_the_kernel(fake_system: FakeSystem, capsy
     assert rows["my-vg/pvmove0"]["percent"] == pytest.approx(50.0, abs=0.01)
 
 
+@pytest.mark.lvm_versions("2.03.16", "2.03.39")
 def test_watch_follows_a_move_to_its_end(fake_system: FakeSystem) -> None:
-    fake_system.standard(rate_pe=40)
+    fake_system.standard(rate_pe=0.2)
+    watch = fake_system.lvmove_popen("watch", "vg/pvmove0", "--interval", "0.5")
+    assert watch.stdout is not None
+    first = watch.stdout.readline().strip()
+    assert first.startswith("vg/pvmove0: ") and "of 48.0 MiB" in first, first  # it found the device
+    fake_system.set_move(rate_pe=40)
     poller = fake_system.lvmpolld_poll("vg/pvmove0", interval=10)
-    watch = fake_system.lvmove("watch", "vg/pvmove0", "--interval", "0.5", timeout=30)
-    assert watch.returncode == 0, watch.stderr
-    assert watch.stdout.strip().splitlines()[-1].strip() == (
-        "vg/pvmove0: completed: 48.0 MiB moved from /dev/sda to /dev/sdb")
+    out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    assert out.strip().splitlines()[-1].strip() == "vg/pvmove0: completed: 48.0 MiB moved from /dev/sda to /dev/sdb"
     assert poller.wait(timeout=5) == 0

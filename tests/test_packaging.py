@@ -51,6 +51,7 @@ def expected_files(prefix: str) -> set[str]:
     return {
         f"{DIRS['UDEVDIR']}/rules.d/96-lvmove.rules",
         f"{DIRS['UNITDIR']}/lvmove@.service",
+        f"{DIRS['UNITDIR']}/lvmove-vg@.service",
         f"{DIRS['GENERATORDIR']}/lvmove-generator",
         f"{DIRS['CATALOGDIR']}/lvmove.catalog",
         f"{DIRS['COMPLETIONSDIR']}/lvmove",
@@ -238,10 +239,16 @@ def _complete(tmp_path: Path, line: str, dm_names: list[str]) -> list[str]:
 def test_bash_completion(tmp_path: Path) -> None:
     """TARGETs come from sysfs dm names (no root: `sudo lvmove abort <TAB>` completes as the user)."""
     moves = ["vg0-lv", "vg0-pvmove0", "my--vg-pvmove1", "my--vg-pvmove1_mimage_0", "vg0-pvmove0-real"]
-    subcommands = ["status", "start", "watch", "abort", "pause", "resume", "move", "run"]
+    subcommands = ["status", "start", "watch", "abort", "pause", "resume", "move", "check-vg", "run"]
     assert _complete(tmp_path, "lvmove ", moves) == subcommands
     assert _complete(tmp_path, "lvmove st", moves) == ["status", "start"]
     assert _complete(tmp_path, "lvmove status --j", moves) == ["--json"]
+    assert _complete(tmp_path, "lvmove status -o lv_s", moves) == ["lv_size"]
+    assert _complete(tmp_path, "lvmove status -o lv_size,move_", moves) == ["lv_size,move_mode", "lv_size,move_pv",
+                                                                          "lv_size,move_state"]
+    assert _complete(tmp_path, "lvmove status -o +unit_", moves) == ["+unit_state", "+unit_status"]
+    assert _complete(tmp_path, "lvmove status --units ", moves) == ["b", "k", "m", "g", "t", "h"]
+    assert _complete(tmp_path, "lvmove status --separator : ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove start ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove -v abort my", moves) == ["my-vg/pvmove1"]
     assert _complete(tmp_path, "lvmove watch --interval 5 ", moves) == ["vg0/pvmove0", "my-vg/pvmove1"]
@@ -272,6 +279,10 @@ def test_completion_knows_every_cli_option() -> None:
         for opt in action.option_strings:
             assert opt in text, opt
     assert 'local opts="-h --help -v --verbose"' in text
+    from lvmove_hooks.fields import FIELDS
+
+    listed = re.search(r'local fields="([^"]*)"', text)
+    assert listed is not None and listed.group(1).split() == [f.name for f in FIELDS] + ["help"]
 
 
 # ---------------------------------------------------------------------------------------- slow: packages
@@ -299,16 +310,80 @@ def test_make_deb_contents_and_lintian(tmp_path: Path) -> None:
     ):
         assert want in names, want
     for name in ("udev/rules.d/96-lvmove.rules", "systemd/system/lvmove@.service",
-                 "systemd/system-generators/lvmove-generator"):
+                 "systemd/system/lvmove-vg@.service", "systemd/system-generators/lvmove-generator"):
         assert any(n.endswith(name) and n.startswith(("/lib/", "/usr/lib/")) for n in names), name
-    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True,
-                            check=True).stdout
-    for dep in ("python3-pyudev", "python3-systemd", "python3-yaml", "lvm2", "python3"):
-        assert dep in fields
+    # /var/lib/lvmove ships (empty): the unit may write there (ReadWritePaths=-/var/lib/lvmove) only if it exists
+    assert "/var/lib/lvmove" in {n.rstrip("/") for n in names}
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends", "Recommends"], capture_output=True,
+                            text=True, check=True).stdout
+    relations = dict(line.split(": ", 1) for line in fields.splitlines())
+    depends = {d.strip().split()[0].split(":")[0] for d in relations["Depends"].split(",")}  # python3:any
+    # What lvmove imports (PyYAML) and runs; python3-systemd is optional (report.py has a stdlib fallback).
+    assert {"python3-yaml", "lvm2", "python3", "systemd", "udev"} <= depends, depends
+    assert "python3-systemd" not in depends and "python3-pyudev" not in depends, depends
+    assert "python3-systemd" in relations["Recommends"]
+    assert re.search(r"systemd \(>= 245\)", relations["Depends"])  # Restart= in a oneshot unit, ProtectClock=
+    assert re.search(r"python3(:any)? \(>= 3\.11", relations["Depends"])
     if shutil.which("lintian"):
-        proc = subprocess.run(["lintian", "--fail-on", "error", str(deb)], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(["lintian", "--fail-on", "error,warning", str(deb)], capture_output=True,
+                              text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not re.search(r"^[EW]: ", proc.stdout, re.M), proc.stdout  # 0 errors, 0 warnings
+
+
+def _control(paragraph: int = 0) -> dict[str, str]:
+    """A paragraph of packaging/debian/control: 0 the source, 1 the binary package."""
+    from tests import deps
+
+    text = (ROOT / "packaging/debian/control").read_text()
+    return deps.control_fields(re.split(r"\n\s*\n", text.strip())[paragraph])
+
+
+def test_build_depends_take_the_pc_files_from_systemd_dev_where_it_exists() -> None:
+    """trixie moved systemd.pc and udev.pc to systemd-dev; bookworm has them in systemd and udev."""
+    from tests import deps
+
+    groups = deps.parse_relations(_control()["Build-Depends"])
+    assert ["systemd-dev", "systemd"] in groups and ["systemd-dev", "udev"] in groups
+    # tests/deps.py resolves the alternative the way the host can: installed wins, else the first apt has.
+    assert deps.choose(["systemd-dev", "systemd"], {"systemd"}, lambda name: True) == "systemd"
+    assert deps.choose(["systemd-dev", "systemd"], set(), lambda name: name == "systemd-dev") == "systemd-dev"
+    assert deps.choose(["systemd-dev", "systemd"], set(), lambda name: name == "systemd") == "systemd"
+
+
+def test_runtime_dependencies_are_what_lvmove_imports() -> None:
+    """Every third-party module lvmove_hooks imports is a Depends (or, when it is optional, a Recommends) of the
+    .deb and a Requires/Recommends of the rpm, and nothing else Python is listed."""
+    import ast
+    import sys
+
+    imported: dict[str, bool] = {}  # module -> imported without a fallback (ImportError not caught)
+    for path in (ROOT / "lvmove_hooks").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        optional = {id(node) for t in ast.walk(tree) if isinstance(t, ast.Try)
+                    and any(isinstance(h.type, ast.Name) and h.type.id == "ImportError" for h in t.handlers)
+                    for node in ast.walk(ast.Module(body=t.body, type_ignores=[]))}
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top and top not in sys.stdlib_module_names and top != "lvmove_hooks":
+                    imported[top] = imported.get(top, False) or id(node) not in optional
+    debian = {"yaml": "python3-yaml", "systemd": "python3-systemd"}
+    fedora = {"yaml": "python3-pyyaml", "systemd": "python3-systemd"}
+    assert set(imported) <= set(debian), f"imported, no package known: {set(imported) - set(debian)}"
+    control = _control(1)
+    depends = {d.strip().split()[0] for d in control["Depends"].split(",") if d.strip()}
+    recommends = {d.strip().split()[0] for d in control.get("Recommends", "").split(",") if d.strip()}
+    spec = (ROOT / "packaging/rpm/lvmove.spec").read_text()
+    requires = set(re.findall(r"^Requires:\s+(\S+)", spec, re.M))
+    weak = set(re.findall(r"^Recommends:\s+(\S+)", spec, re.M))
+    for module, hard in imported.items():
+        assert debian[module] in (depends if hard else recommends), (module, hard)
+        assert fedora[module] in (requires if hard else weak), (module, hard)
+    listed = {p for p in depends | recommends | requires | weak if p.startswith("python3-")}
+    assert listed == {debian[m] for m in imported} | {fedora[m] for m in imported}, listed
 
 
 @pytest.mark.packaging
@@ -320,6 +395,7 @@ def test_make_rpm(tmp_path: Path) -> None:
     assert len(rpms) == 1
     listing = subprocess.run(["rpm", "-qlp", str(rpms[0])], capture_output=True, text=True, check=True).stdout
     for want in ("/usr/bin/lvmove", "/usr/lib/udev/rules.d/96-lvmove.rules",
-                 "/usr/lib/systemd/system/lvmove@.service", "/usr/lib/systemd/system-generators/lvmove-generator",
+                 "/usr/lib/systemd/system/lvmove@.service", "/usr/lib/systemd/system/lvmove-vg@.service",
+                 "/usr/lib/systemd/system-generators/lvmove-generator",
                  "/usr/lib/systemd/catalog/lvmove.catalog", "lvmove_hooks/cli.py"):
         assert want in listing, want

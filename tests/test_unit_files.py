@@ -1,6 +1,7 @@
 """The shipped udev rule and unit: what they must and must not do, and systemd's own verdict."""
 
 import configparser
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,15 +40,17 @@ def test_unit_shape() -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("template", "instance"), [("lvmove@.service", "lvmove@vg-pvmove0.service"),
+                                                    ("lvmove-vg@.service", "lvmove-vg@my\\x2dvg.service")])
+def test_systemd_analyze_verify_is_clean(tmp_path: Path, template: str, instance: str) -> None:
     exe = tmp_path / "lvmove"
     exe.write_text("#!/bin/sh\nexit 0\n")
     exe.chmod(0o755)
-    unit = tmp_path / "lvmove@.service"
-    unit.write_text(UNIT.read_text().replace("/usr/bin/lvmove", str(exe)))
-    instance = tmp_path / "lvmove@vg-pvmove0.service"
-    instance.symlink_to(unit)
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(instance)],
+    unit = tmp_path / template
+    unit.write_text((ROOT / "units" / template).read_text().replace("/usr/bin/lvmove", str(exe)))
+    link = tmp_path / instance
+    link.symlink_to(unit)
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(link)],
                             capture_output=True, text=True, timeout=60)
     problems = [line for line in result.stderr.splitlines() if "lvmove" in line]
     assert result.returncode == 0 and not problems, result.stderr
@@ -58,7 +61,7 @@ def test_udev_rule_never_runs_lvm_and_matches_only_pvmove_top_devices() -> None:
              if line.strip() and not line.startswith("#")]
     text = "\n".join(lines)
     runs = [line for line in lines if "RUN" in line or "PROGRAM" in line]
-    assert runs and all("lvm " not in line and "/lvm" not in line for line in runs)
+    assert runs and not any(re.search(r"(?<![\w-])lvm(?![\w-])", line) for line in runs)  # never LVM itself
     assert 'ENV{DM_LV_NAME}!="pvmove[0-9]*", GOTO="lvmove_end"' in text
     assert 'ENV{DM_LV_LAYER}=="?*", GOTO="lvmove_end"' in text
     assert 'ENV{DM_UUID}!="LVM-?*", GOTO="lvmove_end"' in text
@@ -98,3 +101,15 @@ def rule_matches(env: dict[str, str]) -> bool:
 def test_udev_rule_starts_units_for_pvmove_lvs_only(lv: str, layer: str, wanted: bool) -> None:
     env = {"DM_UUID": "LVM-" + "a" * 64, "DM_VG_NAME": "vg", "DM_LV_NAME": lv, "DM_LV_LAYER": layer}
     assert rule_matches(env) is wanted
+
+
+def test_udev_rule_checks_each_vg_once_per_boot() -> None:
+    """Any LV's device of a VG starts lvmove-vg@<VG>.service unless /run/lvmove/vg-checked/<VG> exists."""
+    text = RULE.read_text().replace("\\\n", " ")
+    assert 'ENV{LVMOVE_VG_UNIT}=""' in text  # never a stale value from the udev database
+    assert 'TEST!="/run/lvmove/vg-checked/$env{DM_VG_NAME}"' in text
+    assert "systemd-escape --template=lvmove-vg@.service $env{DM_VG_NAME}" in text
+    vg_line = text.index("lvmove-vg@.service")
+    assert vg_line < text.index('ENV{DM_LV_NAME}!="pvmove[0-9]*"')  # for every LV, not only pvmove LVs
+    unit = (ROOT / "units" / "lvmove-vg@.service").read_text()
+    assert "RemainAfterExit=yes" in unit and "ExecStart=/usr/bin/lvmove check-vg %I" in unit

@@ -4,7 +4,8 @@
 generations, as LVM's source and real runs show it:
 - 2.03.26 on: JSON reports carry LVM's messages in a top-level "log" list on stdout (report_command_log=1),
   not on stderr: `lvs VG` of a missing VG prints nothing on stderr and exits 5;
-- 2.03.31 on: the orphan `pvmoveN` error LV an interrupted finish leaves is visible (2.03.16: hidden);
+- 2.03.31 on: the orphan `pvmoveN` error LV an interrupted finish leaves is visible, and active (2.03.16:
+  hidden, no device);
 - 2.03.36 on: the pvmove LV's dm UUID (and those of its `_mimage_N` images) ends in "-real";
 - main (2.03.40-git): become_daemon() NUL-terminates the rewritten argv[0]: a forked poller started as `lvm`
   shows as "(l" (2.03.16 to 2.03.39: "(lv").
@@ -317,7 +318,8 @@ def checkpoint(state: State, vg: str, move: State) -> None:
     event(state, "checkpoint", lv=f"{vg}/{move['name']}", checkpointed=move["checkpointed"])
 
 
-def finish(state: State, vg: str, move: State, *, abort: bool = False, orphan: bool = False) -> None:
+def finish(state: State, vg: str, move: State, *, abort: bool = False, orphan: bool = False,
+           orphan_active: bool | None = None) -> None:
     """LVM's finish (or abort): moved segments take their final areas, LOCKED goes, pvmoveN goes. `orphan`:
     a crash between the finish's two commits, which leaves pvmoveN as an `error` LV (see add_orphan)."""
     data = state["vgs"][vg]
@@ -330,15 +332,18 @@ def finish(state: State, vg: str, move: State, *, abort: bool = False, orphan: b
         lv["locked"] = False
     data["lvs"] = [lv for lv in data["lvs"] if lv is not move]
     if orphan:
-        add_orphan(state, vg, move["name"], move["uuid"])
+        add_orphan(state, vg, move["name"], move["uuid"], active=orphan_active)
     event(state, "aborted" if abort else "finished", lv=f"{vg}/{move['name']}")
 
 
-def add_orphan(state: State, vg: str, name: str = "pvmove0", uuid: str | None = None) -> State:
-    """The `error` LV an interrupted finish leaves: not a pvmove any more, no dm device; hidden `[pvmoveN]`
-    with 1 extent on 2.03.16, visible from 2.03.31 on (lv_rows)."""
-    lv = {"name": name, "uuid": uuid or new_uuid(state), "orphan": True, "active": False, "locked": False,
-          "segments": []}
+def add_orphan(state: State, vg: str, name: str = "pvmove0", uuid: str | None = None, *,
+               active: bool | None = None) -> State:
+    """The `error` LV an interrupted finish leaves, not a pvmove any more: hidden `[pvmoveN]` with 1 extent
+    and no dm device on 2.03.16; visible from 2.03.31 on (lv_rows), and so activated like any visible LV (a
+    dm device with an `error` table)."""
+    active = since("2.03.31") if active is None else active
+    lv = {"name": name, "uuid": uuid or new_uuid(state), "orphan": True, "active": active,
+          "locked": False, "segments": []}
     state["vgs"][vg]["lvs"].append(lv)
     return lv
 
@@ -452,6 +457,11 @@ def dm_devices(state: State) -> dict[str, State]:
             if lv.get("pvmove"):
                 base["uuid"] += layer_suffix()
                 devices.update(_pvmove_devices(state, vg, lv, base, minor))
+                continue
+            if lv.get("orphan"):  # 2.03.38 on (lv_is_orphan_pvmove()), its UUID has the layer suffix too
+                base["uuid"] += layer_suffix() if since("2.03.38") else ""
+                devices[dm_name(vg, lv["name"])] = {**base, "table": [f"0 {ext} error"],
+                                                    "status": [f"0 {ext} error "], "minor": minor}
                 continue
             table, status, start = [], [], 0
             for seg in lv["segments"]:

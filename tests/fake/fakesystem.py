@@ -51,6 +51,7 @@ class FakeSystem:
             "LVMOVE_FAKE_TIMESCALE": str(TIMESCALE),
             "LVMOVE_RUNDIR": str(self.rundir),
             "LVMOVE_STATEDIR": str(root / "var-lib-lvmove"),
+            "LVMOVE_METRICS_DIR": str(root / "metrics"),  # never the host's node_exporter dir (absent: none)
             "LVMOVE_CONFIG": str(self.config_path),
             "LVMOVE_PROC": str(self.proc),
             "LVMOVE_SYSFS": str(self.sysfs),

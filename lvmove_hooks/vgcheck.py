@@ -1,0 +1,73 @@
+"""The per-VG check (`lvmove check-vg VG`, lvmove-vg@<VG>.service): once per VG per boot, when any LV of the
+VG comes up, find what no device of its own announces and no other trigger sees:
+
+- a move whose pvmove LV stayed inactive (its LVs kept out of autoactivation, `--setautoactivation n`,
+  `auto_activation_volume_list`): resumed by starting its lvmove@ unit when `auto_resume` and
+  `activate_inactive` allow it, else reported as stalled with the command that resumes it;
+- an orphan error `pvmoveN` (hidden and without a device on 2.03.16): handed to its lvmove@ unit, which
+  removes it through LVM when that is unambiguous (orphan.py).
+
+One `lvs` report per VG, read without waiting for the VG lock, after LVM's own activation of the VG has
+ended (so a move LVM is about to activate is not taken for an inactive one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from lvmove_hooks import lvm, orphan, procscan, report, units
+from lvmove_hooks.config import Config
+from lvmove_hooks.model import find_moves
+from lvmove_hooks.names import LvRef
+
+log = logging.getLogger("lvmove.vgcheck")
+
+ACTIVATION_WAIT = 120.0  # seconds to let LVM's activation of the VG end before reading it
+
+
+@dataclass(frozen=True)
+class Finding:
+    ref: LvRef
+    uuid: str
+    what: str  # "inactive" or "orphan"
+    action: str  # what was done, or what the admin should run
+
+
+def _wait_for_activation(vg: str, wait: float = ACTIVATION_WAIT) -> None:
+    deadline = time.monotonic() + wait
+    while procscan.activators(vg, set()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+
+
+def check(vg: str, config: Config) -> list[Finding]:
+    """Look at VG once and start or report what needs doing."""
+    if not config.wants_vg(vg):
+        return []
+    _wait_for_activation(vg)
+    volumes = lvm.report([vg])
+    found: list[Finding] = []
+    for move in find_moves(volumes):
+        if move.active:
+            continue  # its device is there: the udev rule or the generator started its unit
+        if config.auto_resume and config.activate_inactive:
+            units.start(move.ref.unit)
+            found.append(Finding(move.ref, move.uuid, "inactive", f"started {move.ref.unit}"))
+        else:
+            setting = "auto_resume" if not config.auto_resume else "activate_inactive"
+            found.append(Finding(move.ref, move.uuid, "inactive",
+                                 f"not resumed ({setting} is false in {config.path}): lvmove start {move.ref}"))
+    for left in orphan.find(volumes):
+        if config.remove_orphans and not left.problem:
+            units.start(left.ref.unit)  # the unit re-checks and removes it (one path for every trigger)
+            found.append(Finding(left.ref, left.uuid, "orphan", f"started {left.ref.unit} to remove it"))
+        else:
+            why = left.problem or f"remove_orphans is false in {config.path}"
+            found.append(Finding(left.ref, left.uuid, "orphan", f"not removed ({why}): {left.fix}"))
+    for item in found:
+        fields = report.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
+        kind = "stalled" if item.what == "inactive" and item.action.startswith("not") else "vg-check"
+        report.event(kind, f"{item.ref}: {'inactive move' if item.what == 'inactive' else 'orphan error LV'} "
+                     f"found when {vg} came up; {item.action}", fields)
+    return found
