@@ -331,6 +331,9 @@ compare_status_percent() {
     python3 - "$vg" "$lv" "$before" "$after" "$OUT/status-$vg.json" "$OUT/systemctl-status-$vg.txt" <<'PY'
 import json, re, sys
 vg, lv, before, after, path, sysst = sys.argv[1:7]
+if not before or not after:  # the move ended around the sample: nothing to compare (not counted)
+    print(f"lvs before={before or '-'} after={after or '-'}: the move ended during the sample, not counted")
+    sys.exit(2)
 try:
     moves = json.load(open(path))["moves"]
 except (OSError, ValueError, KeyError) as exc:
