@@ -125,13 +125,15 @@ verify_sums "$VG" lv1 lv2
 
 # ---- 12: LVM's finish cannot remove pvmoveN while its device is held open (seen on 2.03.31: a visible
 # `error` pvmoveN stays, an orphan); lvmove removes it through LVM once it is let go, and leaves none ----
-src=$(pvs --noheadings -o pv_name,pv_used --units b --nosuffix "$VG" | awk '$2 > 0 {print $1; exit}')
+src=$(pvs --noheadings -o pv_name,vg_name,pv_used --units b --nosuffix | awk -v vg="$VG" '$2 == vg && $3 > 0 {print $1; exit}')
+[ -n "$src" ] || die "s12: no PV of $VG holds data"
 journal_cursor=$(journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
 req throttle 1048576
 cmd lvmove move "$src" > "$OUT/s12-move.txt" 2>&1 || check_fail s12-lvmove-move "$(cat "$OUT/s12-move.txt")"
 cat "$OUT/s12-move.txt"
 for i in $(seq 1 100); do [ -e "/dev/mapper/$VG-pvmove0" ] && break; sleep 0.2; done
-exec 7< "/dev/mapper/$VG-pvmove0" && log "s12: holding /dev/mapper/$VG-pvmove0 open"
+if exec 7< "/dev/mapper/$VG-pvmove0"; then log "s12: holding /dev/mapper/$VG-pvmove0 open"
+else check_fail s12-held-open "no /dev/mapper/$VG-pvmove0"; exec 7< /dev/null; fi
 req throttle 0
 wait_no_pvmove "$VG" 180   # the PVMOVE flag goes with LVM's first finish commit
 sleep 10                   # longer than LVM's own retries of the busy device's removal
