@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lvmove_hooks import runner
-from lvmove_hooks.poller import interrupt_in_sleep
+from lvmove_hooks.lvmpoller import interrupt_in_sleep
 
 PV_MIB = 8
 

@@ -9,11 +9,10 @@ import logging
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lvmove_hooks import __version__, carry, config, lvm, pause, report, statefile, status, units
+from lvmove_hooks import __version__, carry, config, dm, journal, lvm, pause, statefile, status, units
 from lvmove_hooks.ending import placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
@@ -23,6 +22,7 @@ from lvmove_hooks.status import current_percent
 from lvmove_hooks.targets import is_pv_name, match, parse_target
 
 EPILOG = textwrap.fill(codes_text(), width=100)
+ABORT_WAIT = 300.0  # how long `lvmove abort` waits for the move to be gone after LVM's abort returned
 
 
 ALLOC_POLICIES = ("contiguous", "cling", "cling_by_tags", "normal", "anywhere", "inherit")
@@ -163,7 +163,7 @@ def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) 
     kernel reading)."""
     from lvmove_hooks import movemap
 
-    kernel = lvm.Kernel()
+    kernel = dm.Kernel()
     try:
         got = kernel.read(move.dm_name) if move.active else None
         if percent is None:
@@ -191,7 +191,7 @@ def _start(move: Move) -> int:
     if blocked:
         raise CommandFailed(f"{move.ref.unit} would not carry {move.ref}: " + "; ".join(blocked),
                             hint=f"remove that obstacle, or carry it in this shell: lvmove run {move.ref}")
-    statefile.set_flag("manual", move.ref.instance)
+    statefile.set_flag(statefile.MANUAL_FLAG, move.ref.instance)
     units.start(move.ref.unit)
     why = carry.confirm_running(move.ref.unit, lambda: lvm.find_by_uuid(move.ref.vg, move.uuid)[0] is None)
     if why is not None:
@@ -209,7 +209,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
     move = match(target, lvm.moves())
     pause.pause(move.ref.instance, move.uuid)
     units.stop(move.ref.unit)
-    kernel = lvm.Kernel()
+    kernel = dm.Kernel()
     pct = current_percent(move, kernel)
     kernel.close()
     print(f"paused {move.ref} at {f'{pct:.1f}%' if pct is not None else '?'}: lvmove will not carry it (not by "
@@ -234,7 +234,7 @@ def cmd_check_vg(args: argparse.Namespace) -> int:
 
     vg = check_name(args.vg, "volume group")
     need_root("check-vg")
-    statefile.set_flag("vg-checked", vg, subdir=True)  # the udev rule starts no more checks of it this boot
+    statefile.set_flag(statefile.VG_CHECKED_FLAG, vg, subdir=True)  # the udev rule starts no more checks of it
     found = vgcheck.check(vg, config.load())
     for item in found:
         print(f"{item.ref}: {item.what}: {item.action}")
@@ -249,13 +249,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     ref = parse_lvref(args.lv)
     need_root("run")
     cfg = config.load()
-    manual = statefile.take_flag("manual", ref.instance)
+    manual = statefile.take_flag(statefile.MANUAL_FLAG, ref.instance)
     if not cfg.auto_resume and not manual and os.environ.get("INVOCATION_ID"):
         print(f"lvmove: auto_resume is false in {cfg.path}; not resuming {ref}. "
               f"Start it by hand with: lvmove start {ref}")
         return int(Exit.OK)
     outcome = service.run(ref, cfg)
-    if not (outcome.logged and report.under_systemd()):  # the journal has it once, with its MESSAGE_ID
+    if not (outcome.logged and journal.under_systemd()):  # the journal has it once, with its MESSAGE_ID
         print(f"lvmove: {ref}: {outcome.message}")
     return int(Exit.OK)
 
@@ -292,7 +292,7 @@ def cmd_move(args: argparse.Namespace) -> int:
     if blocked:
         who = "carried by LVM's own poller"
     else:
-        statefile.set_flag("manual", move.ref.instance)
+        statefile.set_flag(statefile.MANUAL_FLAG, move.ref.instance)
         who = carry.hand_over(move)
     print(f"moving {human_bytes(move.size)} from {move.source} to {', '.join(move.destinations) or '?'} "
           f"as {move.ref} ({move.mode}), {who}")
@@ -339,27 +339,23 @@ def cmd_abort(args: argparse.Namespace) -> int:
         print(f"aborting {move.ref} (by-segment, {pct if pct is not None else '?'}% copied): segments already "
               f"checkpointed stay on {', '.join(move.destinations) or 'the destination'}, "
               f"the rest goes back to {move.source}")
-    statefile.set_flag("abort", move.uuid)
+    statefile.set_flag(statefile.ABORT_FLAG, move.uuid)
     if not move.active:
         lvm.activate([lv.ref for lv in move.moved])
     try:
         lvm.abort(move.source)
     except LvmoveError:
-        statefile.take_flag("abort", move.uuid)
+        statefile.take_flag(statefile.ABORT_FLAG, move.uuid)
         raise
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        current, volumes = lvm.find_by_uuid(move.ref.vg, move.uuid)
-        if current is None:
-            break
-        time.sleep(1.0)
-    else:
-        raise CommandFailed(f"{move.ref} is still there 300s after LVM's abort returned",
+    gone = lvm.wait_gone(move.ref.vg, move.uuid, ABORT_WAIT)
+    if gone is None:
+        raise CommandFailed(f"{move.ref} is still there {ABORT_WAIT:.0f}s after LVM's abort returned",
                             hint=f"see 'lvmove status {move.ref}' and 'journalctl -u {move.ref.unit}'")
+    volumes = gone
     for line in placement(move, volumes):
         print(f"  {line}")
     if statefile.read(move.ref.instance) is None:
-        statefile.take_flag("abort", move.uuid)  # no `lvmove run` shares progress: nobody else will take it
+        statefile.take_flag(statefile.ABORT_FLAG, move.uuid)  # no `lvmove run` shares progress: nobody will
     pause.resume(move.ref.instance)  # a paused move that is aborted is no longer paused
     print(f"aborted {move.ref}")
     return int(Exit.OK)

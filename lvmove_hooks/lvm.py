@@ -1,21 +1,17 @@
-"""LVM and device-mapper queries and actions, all through the runner."""
+"""LVM queries and actions, all through the runner (the kernel side is dm.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import signal
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
-from lvmove_hooks import dmioctl, dmstatus, procscan, runner
+from lvmove_hooks import dm, lvmpoller, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
@@ -23,7 +19,6 @@ from lvmove_hooks.names import LvRef
 log = logging.getLogger("lvmove.lvm")
 
 LVM = "lvm"
-DMSETUP = "dmsetup"
 
 
 def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
@@ -83,27 +78,12 @@ def summary(result: runner.Result) -> str:
     return f"{'; '.join(errors[-3:])} ({status})" if errors else status
 
 
-def sysfs_root() -> Path:
-    return Path(os.environ.get("LVMOVE_SYSFS", "/sys"))
-
-
-def dm_uuids() -> set[str]:
-    """UUIDs of every dm device the kernel has (sysfs: readable without root, no process)."""
-    found: set[str] = set()
-    for entry in (sysfs_root() / "block").glob("dm-*"):
-        try:
-            found.add((entry / "dm" / "uuid").read_text().strip())
-        except OSError:
-            continue
-    return found
-
-
 def with_kernel_state(volumes: list[LogicalVolume]) -> list[LogicalVolume]:
     """Fill in `active` where the report could not know it (--readonly): an LV is active when its dm
     device exists."""
     if all(lv.active_known for lv in volumes):
         return volumes
-    live = {u[:68] for u in dm_uuids() if u.startswith("LVM-")}
+    live = {u[:68] for u in dm.dm_uuids() if u.startswith("LVM-")}
     return [lv if lv.active_known else replace(lv, active=lv.dm_uuid in live, active_known=True)
             for lv in volumes]
 
@@ -121,6 +101,23 @@ def find_by_uuid(vg: str, uuid: str) -> tuple[Move | None, list[LogicalVolume]]:
     volumes = report([vg])
     move = next((m for m in find_moves(volumes) if m.uuid == uuid), None)
     return move, volumes
+
+
+WAIT_STEP = 1.0  # seconds between reports while waiting for a move to be gone
+
+
+def wait_gone(vg: str, uuid: str, timeout: float,
+              stop: Callable[[], bool] = lambda: False) -> list[LogicalVolume] | None:
+    """Wait until the move with pvmove LV `uuid` is gone from `vg` (one report a second): the VG's LVs as then
+    read, or None when it is still there after `timeout` seconds or `stop()` turned true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current, volumes = find_by_uuid(vg, uuid)
+        if current is None:
+            return volumes
+        if stop() or time.monotonic() >= deadline:
+            return None
+        time.sleep(WAIT_STEP)
 
 
 def activate(lvs: Iterable[LvRef]) -> None:
@@ -175,23 +172,16 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     if lv:
         argv += ["-n", lv]
     argv += [source, *dests]
+    signalled: list[float] = []
     with tempfile.TemporaryFile() as output:
         proc = runner.spawn(argv, output)
-        deadline = time.monotonic() + SETUP_WAIT
-        interrupted = False
-        while proc.poll() is None:
-            if procscan.is_sleeping(proc.pid):
-                proc.send_signal(signal.SIGINT)
-                interrupted = True
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-                continue
-            if time.monotonic() > deadline:
-                log.warning("pvmove still setting up after %.0fs; waiting for it", SETUP_WAIT)
-                deadline = float("inf")
-            time.sleep(0.05)
+        while not lvmpoller.interrupt_in_sleep(proc.pid, lambda: proc.poll() is None, "pvmove", wait=SETUP_WAIT,
+                                               on_signal=lambda: signalled.append(time.monotonic())):
+            log.warning("pvmove still setting up after %.0fs; waiting for it", SETUP_WAIT)
+        proc.wait()
         output.seek(0)
         text = output.read().decode(errors="replace")
+    interrupted = bool(signalled)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # Interrupted by us: whether the move exists is for the caller to check (LVM blocks signals while it holds
     # the VG lock, so a SIGINT that lands in the set-up takes effect only after the commit).
@@ -226,129 +216,3 @@ def use_lvmpolld() -> bool:
     return result.ok and result.stdout.strip().endswith("=1")
 
 
-@dataclass(frozen=True)
-class DmInfo:
-    exists: bool
-    live: bool
-    suspended: bool
-    uuid: str = ""
-
-
-def dm_info(name: str) -> DmInfo:
-    result = runner.run(
-        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid,attr", name], check=False
-    )
-    if not result.ok:
-        return DmInfo(False, False, False)
-    fields = result.stdout.strip().split(":")
-    uuid = fields[1] if len(fields) > 2 else ""
-    attr = fields[2] if len(fields) > 2 else ""
-    return DmInfo(True, "L" in attr, "s" in attr, uuid)
-
-
-@dataclass(frozen=True)
-class KernelState:
-    table: str
-    status: str
-    uuid: str
-    live: bool = True  # a live table is loaded
-    suspended: bool = False
-    event_nr: int | None = None  # the device's event counter (DM ioctls only)
-
-
-class Kernel:
-    """Table and status of dm devices: DM ioctls when possible (no process), else `dmsetup`."""
-
-    def __init__(self) -> None:
-        self.control = dmioctl.open_control()
-
-    @property
-    def direct(self) -> bool:
-        return self.control is not None
-
-    def read(self, name: str) -> KernelState | None:
-        """Table, status and dm UUID of a device, or None when it does not exist."""
-        if self.control is not None:
-            try:
-                state = self.control.read(name)
-            except OSError as exc:
-                log.warning("DM ioctl on %s failed (%s); using dmsetup from now on", name, exc)
-                self.control.close()
-                self.control = None
-            else:
-                if state is None:
-                    return None
-                return KernelState(state.table, state.status, state.uuid, state.live,
-                                   state.suspended, state.event_nr)
-        info = dm_info(name)
-        got = dm_table_status(name) if info.exists else None
-        return None if got is None else KernelState(got[0], got[1], info.uuid, info.live, info.suspended)
-
-    def wait_event(self, name: str, event_nr: int) -> bool:
-        """See dmioctl.DmControl.wait_event; opens its own control fd (it may block for a long time in a
-        helper thread). False when events cannot be waited for here."""
-        control = dmioctl.open_control()
-        if control is None:
-            return False
-        try:
-            return control.wait_event(name, event_nr)
-        finally:
-            control.close()
-
-    def close(self) -> None:
-        if self.control is not None:
-            self.control.close()
-            self.control = None
-
-
-def kernel_progress(move: Move, kernel: Kernel, got: KernelState | None = None) -> dmstatus.Progress | None:
-    """How far the kernel has copied `move` (None when its device is not there). `got`: a reading the caller
-    already made."""
-    if not move.active:
-        return None
-    got = got or kernel.read(move.dm_name)
-    if (got is None or not got.uuid.startswith(move.pvmove.dm_uuid) or not got.live or not got.table.strip()
-            or is_error_table(got.table)):
-        return None  # not there, another move's, no live table (nothing copies), or no move any more
-    sources = frozenset(d for d in (devnum(move.source),) if d)
-    return dmstatus.progress(dmstatus.parse_table(got.table), dmstatus.parse_status(got.status), sources)
-
-
-def is_error_table(table: str) -> bool:
-    """Nothing but `error` targets: the pvmove LV's device after LVM's finish has turned the LV into an error
-    LV (it keeps its UUID), which stays when the finish cannot deactivate it (2.03.31 on: a visible orphan
-    with a device) or after a crash between the finish's two commits. It copies nothing: no move is there."""
-    targets = [line.split()[2] for line in table.splitlines() if len(line.split()) > 2]
-    return bool(targets) and all(t == "error" for t in targets)
-
-
-def dm_table_status(name: str) -> tuple[str, str] | None:
-    """`dmsetup table` and `dmsetup status` of a device, or None when it is gone."""
-    table = runner.run([DMSETUP, "table", name], check=False)
-    if not table.ok:
-        return None
-    status = runner.run([DMSETUP, "status", name], check=False)
-    if not status.ok:
-        return None
-    return table.stdout, status.stdout
-
-
-def devnum(path: str) -> str | None:
-    """maj:min of a block device path, or None."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-
-
-def devname(majmin: str) -> str:
-    """A device's /dev name from maj:min (sysfs), or maj:min itself."""
-    try:
-        with open(sysfs_root() / "dev" / "block" / majmin / "uevent", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("DEVNAME="):
-                    return "/dev/" + line.strip().split("=", 1)[1]
-    except OSError:
-        pass
-    return majmin

@@ -3,7 +3,7 @@ move (written with the progress file, removed when the move ends) and `<metrics_
 host's counters (kept in `/var/lib/lvmove/counters.json` across unit runs).
 
 Best effort throughout: a metrics problem is logged at debug level and never reaches the move. Imported
-lazily (by `statefile` and `report`), so commands that write no metrics do not pay for it.
+lazily (by `statefile` and `journal`), so commands that write no metrics do not pay for it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LOCK_SECONDS = 5.0  # longest wait for the counters' lock before a count is give
 # The one-hot lvmove_move_state{state=...}: exactly one of these is 1.
 STATES = ("starting", "copying", "stalled", "finishing")
 
-# report.event() kinds counted per host, and the counter each one raises.
+# journal.event() kinds counted per host, and the counter each one raises.
 COUNTERS = {
     "completed": "lvmove_moves_completed_total",
     "failed": "lvmove_moves_failed_total",
@@ -205,7 +205,7 @@ def _best_effort(what: str) -> Iterator[None]:
 
 
 def started(instance: str, source: str = "", mode: str = "") -> None:
-    """A unit run began carrying the move (report's "started" event): its start time and labels."""
+    """A unit run began carrying the move (journal's "started" event): its start time and labels."""
     with _best_effort("started"):
         _tracks[instance] = _Track(source=source, mode=mode)
         directory = metrics_dir()
@@ -245,7 +245,7 @@ def move_removed(instance: str) -> None:
 
 
 def count(kind: str) -> None:
-    """An event report.event() logged: raise its host counter (persisted) and rewrite lvmove.prom."""
+    """An event journal.event() logged: raise its host counter (persisted) and rewrite lvmove.prom."""
     if kind not in COUNTERS:
         return
     with _best_effort(f"counting {kind}"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvmove_hooks.errors import CommandFailed
@@ -121,6 +121,11 @@ class Move:
     @property
     def active(self) -> bool:
         return self.pvmove.active
+
+    def refreshed(self, current: Move) -> Move:
+        """`current` (the same move, read again) with what only the first reading knew: the moved LVs'
+        extents on the source before the move began, and the moved LVs when LVM no longer lists them."""
+        return replace(current, baseline_on_source=self.baseline_on_source, moved=current.moved or self.moved)
 
     def returned_to_source(self, volumes: list[LogicalVolume]) -> int:
         """After the move is gone: extents of the moved LVs that are (back) on the source PV beyond what

@@ -25,7 +25,7 @@ from lvmove_hooks.names import dm_join
 from lvmove_hooks.progress import human_bytes
 
 if TYPE_CHECKING:
-    from lvmove_hooks.lvm import Kernel, KernelState
+    from lvmove_hooks.dm import Kernel, KernelState
 
 SECTOR = 512
 FILL = {"done": "#", "pending": ".", "unknown": "?"}
@@ -72,19 +72,19 @@ class MoveMap:
 def read_kernel(move: Move, kernel: Kernel, got: KernelState | None = None) -> KernelSeen:
     """The pvmove device's table and status and the moved LVs' tables (nothing when it is not live). `got`: a
     reading of the pvmove device the caller already made."""
-    from lvmove_hooks import lvm
+    from lvmove_hooks import dm
 
     if not move.active:
         return KernelSeen()
-    got = got or kernel.read(move.dm_name)
-    if got is None or not got.uuid.startswith(move.pvmove.dm_uuid) or not got.live or lvm.is_error_table(got.table):
+    got = dm.owned(move, got or kernel.read(move.dm_name))
+    if got is None:
         return KernelSeen()
     tables = {}
     for lv in move.moved:
         seen = kernel.read(dm_join(lv.vg, lv.name))
         if seen is not None and seen.uuid.startswith(lv.dm_uuid):
             tables[lv.name] = seen.table
-    src = lvm.devnum(move.source)
+    src = dm.devnum(move.source)
     return KernelSeen(got.table, got.status, tables, frozenset({src} if src else ()))
 
 

@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import lvm, orphan, poller, report, runner, statefile
+from lvmove_hooks import dm, journal, lvm, orphan, poller, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.ending import ending
 from lvmove_hooks.errors import BadConfig, CommandFailed, Interrupted, LvmoveError, VerifyFailed
@@ -38,9 +38,9 @@ def run(ref: LvRef, config: Config) -> Outcome:
         if orphans:
             return _repair(orphans[0], config)
         return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)")
-    fields = report.MoveFields(ref.vg, ref.lv, move.uuid, move.source, move.mode)
+    fields = journal.MoveFields(ref.vg, ref.lv, move.uuid, move.source, move.mode)
     started = time.monotonic()
-    report.event(
+    journal.event(
         "started",
         f"{ref}: carrying {move.mode} move of {len(move.moved)} LV(s), {human_bytes(move.size)} "
         f"from {move.source} to {', '.join(move.destinations) or '?'}"
@@ -55,10 +55,10 @@ def run(ref: LvRef, config: Config) -> Outcome:
         move, volumes, poll_stats = poller.poll(move, config, stop, fields)
         outcome = _verify(move, started, config, volumes)
     except Interrupted as exc:  # stopped or deactivated: the move is intact and resumes, not a failure
-        report.event("interrupted", f"{ref}: {exc}", fields)
+        journal.event("interrupted", f"{ref}: {exc}", fields)
         raise
     except LvmoveError as exc:
-        report.event("failed", f"{ref}: {exc}", fields)
+        journal.event("failed", f"{ref}: {exc}", fields)
         raise
     finally:
         for sig, handler in old.items():
@@ -67,15 +67,15 @@ def run(ref: LvRef, config: Config) -> Outcome:
     kind = "aborted" if outcome.aborted else "completed"
     counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
               "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
-    report.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
-    report.notify(f"STATUS={ref}: {outcome.message}")
+    journal.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
+    journal.notify(f"STATUS={ref}: {outcome.message}")
     return replace(outcome, logged=True)
 
 
 def _repair(found: orphan.Orphan, config: Config) -> Outcome:
     """An orphan error pvmoveN left by a crash inside LVM's finish: remove it through LVM when unambiguous,
     else say what stands in the way and the command that removes it."""
-    fields = report.MoveFields(found.ref.vg, found.ref.lv, found.uuid)
+    fields = journal.MoveFields(found.ref.vg, found.ref.lv, found.uuid)
     now, busy = orphan.settle(found)
     if now is None:
         return Outcome(f"nothing to do: {found.ref} is gone (LVM finished the move)")
@@ -84,10 +84,10 @@ def _repair(found: orphan.Orphan, config: Config) -> Outcome:
         problem = f"remove_orphans is false in {config.path}"
     problem = problem or orphan.try_remove(now)
     if not problem:
-        report.event("orphan-removed", f"{now.ref}: removed the orphan error LV (uuid {now.uuid}) that an "
+        journal.event("orphan-removed", f"{now.ref}: removed the orphan error LV (uuid {now.uuid}) that an "
                      "interrupted finish of LVM's pvmove left behind; the moved LVs were already complete", fields)
         return Outcome(f"removed orphan error LV {now.ref} left by an interrupted finish", logged=True)
-    report.event("orphan-found", f"{now.ref}: orphan error LV (uuid {now.uuid}) left by an interrupted "
+    journal.event("orphan-found", f"{now.ref}: orphan error LV (uuid {now.uuid}) left by an interrupted "
                  f"finish, not removed: {problem}; remove it with '{now.fix}'", fields)
     raise VerifyFailed(f"orphan error LV {now.ref} not removed: {problem}", hint=f"remove it with '{now.fix}'")
 
@@ -104,10 +104,10 @@ def _reload(move: Move, config: Config) -> Move:
             )
         if not targets:
             raise CommandFailed(f"{move.ref} is inactive and no LV maps onto it", hint=f"run 'vgck {move.ref.vg}'")
-        report.notify(f"STATUS=Activating {move.ref} and {len(targets)} locked LV(s)")
+        journal.notify(f"STATUS=Activating {move.ref} and {len(targets)} locked LV(s)")
         lvm.activate(targets)
         move = _reread(move)
-    kernel = lvm.Kernel()
+    kernel = dm.Kernel()
     info = kernel.read(move.dm_name)
     kernel.close()
     if move.active and targets and (info is None or not info.live or info.suspended):
@@ -120,9 +120,7 @@ def _reload(move: Move, config: Config) -> Move:
 
 def _reread(move: Move) -> Move:
     current, _ = lvm.find_by_uuid(move.ref.vg, move.uuid)
-    if current is None:
-        return move  # ended meanwhile: the poll phase sees it gone
-    return replace(current, baseline_on_source=move.baseline_on_source, moved=current.moved or move.moved)
+    return move if current is None else move.refreshed(current)  # ended meanwhile: the poll phase sees it gone
 
 
 def _verify(move: Move, started: float, config: Config, volumes: list[LogicalVolume] | None = None) -> Outcome:
@@ -143,7 +141,7 @@ def _verify(move: Move, started: float, config: Config, volumes: list[LogicalVol
     end = ending(move, volumes)
     elapsed = human_duration(time.monotonic() - started)
     where = "".join(f"; {line}" for line in end.placement)
-    if statefile.take_flag(poller.ABORT_FLAG, move.uuid):
+    if statefile.take_flag(statefile.ABORT_FLAG, move.uuid):
         return Outcome(f"aborted on request (lvmove abort) after {elapsed}{where}", len(move.moved), True)
     if end.aborted:
         return Outcome(f"{end.summary} (aborted with LVM's pvmove --abort) after {elapsed}{where}",

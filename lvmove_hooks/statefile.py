@@ -12,6 +12,11 @@ from typing import Any
 
 STALE_SECONDS = 120.0
 
+# Flags in /run/lvmove (set_flag/take_flag): the one spelling of each.
+ABORT_FLAG = "abort"  # abort-<pvmove LV uuid>: `lvmove abort` is at work; the unit stands aside
+MANUAL_FLAG = "manual"  # manual-<instance>: started by hand (lvmove start/move), overrides auto_resume: false
+VG_CHECKED_FLAG = "vg-checked"  # vg-checked/<VG>: the per-VG check ran this boot (the udev rule TESTs it)
+
 
 def run_dir() -> Path:
     return Path(os.environ.get("LVMOVE_RUNDIR", "/run/lvmove"))

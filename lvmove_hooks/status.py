@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lvmove_hooks import lvm, orphan, pause, procscan, statefile
+from lvmove_hooks import dm, orphan, pause, procscan, statefile
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
 
 if TYPE_CHECKING:
@@ -20,9 +20,9 @@ SCHEMA = 2  # the version of `lvmove status --json`; bumped when a key changes m
 RUNNING = ("activating", "active", "deactivating", "reloading")
 
 
-def current_percent(move: Move, kernel: lvm.Kernel, got: lvm.KernelState | None = None) -> float | None:
+def current_percent(move: Move, kernel: dm.Kernel, got: dm.KernelState | None = None) -> float | None:
     """The kernel's reading now, else the unit's last one, else what lvs said."""
-    prog = lvm.kernel_progress(move, kernel, got)
+    prog = dm.move_progress(move, kernel, got)
     if prog is not None:
         return round(prog.percent, 2)
     shared = statefile.read(move.ref.instance) or {}
@@ -44,7 +44,7 @@ def attention(move: Move, percent: float | None, unit_state: str, paused: bool) 
     return None
 
 
-def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: lvm.Kernel) -> dict[str, Any]:
+def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: dm.Kernel) -> dict[str, Any]:
     shared = statefile.read(move.ref.instance) or {}
     percent = current_percent(move, kernel)
     unit = (unit_states or {}).get(move.ref.unit, {})
@@ -83,7 +83,7 @@ def orphan_rows(volumes: list[LogicalVolume]) -> list[dict[str, Any]]:
 def collect(volumes: list[LogicalVolume], unit_states: dict[str, dict[str, str]] | None,
             only: list[Move] | None = None) -> dict[str, Any]:
     moves = find_moves(volumes) if only is None else only
-    kernel = lvm.Kernel()
+    kernel = dm.Kernel()
     try:
         rows = [describe(m, unit_states, kernel) for m in moves]
     finally:

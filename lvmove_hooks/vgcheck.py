@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from lvmove_hooks import lvm, orphan, procscan, report, units
+from lvmove_hooks import journal, lvm, orphan, procscan, units
 from lvmove_hooks.config import Config
 from lvmove_hooks.model import find_moves
 from lvmove_hooks.names import LvRef
@@ -66,8 +66,8 @@ def check(vg: str, config: Config) -> list[Finding]:
             why = left.problem or f"remove_orphans is false in {config.path}"
             found.append(Finding(left.ref, left.uuid, "orphan", f"not removed ({why}): {left.fix}"))
     for item in found:
-        fields = report.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
+        fields = journal.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
         kind = "stalled" if item.what == "inactive" and item.action.startswith("not") else "vg-check"
-        report.event(kind, f"{item.ref}: {'inactive move' if item.what == 'inactive' else 'orphan error LV'} "
+        journal.event(kind, f"{item.ref}: {'inactive move' if item.what == 'inactive' else 'orphan error LV'} "
                      f"found when {vg} came up; {item.action}", fields)
     return found

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from lvmove_hooks import lvm, statefile
+from lvmove_hooks import dm, lvm, statefile
 from lvmove_hooks.ending import ending
 from lvmove_hooks.errors import Exit
 from lvmove_hooks.model import Move
@@ -132,11 +132,11 @@ class Tracked:
     aborted: bool = False
 
 
-def read(t: Tracked, kernel: lvm.Kernel) -> Reading | None:
+def read(t: Tracked, kernel: dm.Kernel) -> Reading | None:
     """The move now, or None (t.ended set) when it is gone."""
     move = t.move
-    state = kernel.read(move.dm_name)
-    if state is None or not state.uuid.startswith(move.pvmove.dm_uuid) or lvm.is_error_table(state.table):
+    state = dm.owned(move, kernel.read(move.dm_name))
+    if state is None:
         current, volumes = lvm.find_by_uuid(move.ref.vg, move.uuid)
         if current is None:
             end = ending(move, volumes)
@@ -166,7 +166,7 @@ def follow(instances: list[str], *, interval: float, out: TextIO | None = None) 
             print(f"{ref}: not moving (finished or aborted)", file=out)
     tracked = [Tracked(found[ref]) for ref in refs if ref in found]
     screen = Screen(out, out.isatty())
-    kernel = lvm.Kernel()
+    kernel = dm.Kernel()
     try:
         with _logs_above(screen):
             _loop(tracked, screen, kernel, interval)
@@ -175,7 +175,7 @@ def follow(instances: list[str], *, interval: float, out: TextIO | None = None) 
     return int(Exit.ABORTED if any(t.aborted for t in tracked) else Exit.OK)
 
 
-def _loop(tracked: list[Tracked], screen: Screen, kernel: lvm.Kernel, interval: float) -> None:
+def _loop(tracked: list[Tracked], screen: Screen, kernel: dm.Kernel, interval: float) -> None:
     width = max((len(str(t.move.ref)) for t in tracked), default=0)
     while tracked:
         lines, fresh = [], []

@@ -71,6 +71,7 @@ def fake_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_lvm_versio
         monkeypatch.delenv(key, raising=False)
     for key, value in system.env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LVMOVE_FAKE_CLOCK", "")  # wall time until a test freezes the clock (restored after)
     try:
         yield system
     finally:

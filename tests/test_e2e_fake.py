@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +110,20 @@ def test_dmsetup_atomic_matches_lvm(atomic_mid: FakeSystem) -> None:
 
 
 def test_kernel_copy_progresses_and_lvpoll_checkpoints(fake_system: FakeSystem) -> None:
-    fake_system.standard(rate_pe=0.1)  # 500 ms of copy per extent (two regions)
-    first = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
-    time.sleep(0.3)
-    second = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
-    in_sync = [int(words[6].split("/")[0]) for words in (first, second)]
-    assert in_sync[0] < in_sync[1] < 8, in_sync
+    # The fake clock: the kernel copies only as the test advances it, however slowly processes run (this test
+    # failed once under load when it slept 0.3 s between two reads of a copy that ran on wall time).
+    fake_system.freeze_clock()
+    fake_system.standard(rate_pe=0.1)  # 10 simulated seconds per extent (two regions)
+    in_sync = []
+    for _ in range(3):
+        words = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
+        in_sync.append(int(words[6].split("/")[0]))
+        fake_system.advance(10)
+    assert in_sync == [in_sync[0], in_sync[0] + 2, in_sync[0] + 4] and in_sync[2] < 8, in_sync
+    fake_system.advance(1000)  # the kernel stops at the end of the segment: in sync, waiting for LVM
+    words = run(fake_system, "dmsetup", "status", "vg-pvmove0").stdout.split()
+    assert words[6] == "8/8", words
+    fake_system.run_clock()
     fake_system.set_move(rate_pe=40)
     result = run(fake_system, "lvm", "lvpoll", "--polloperation", "pvmove", "--interval", "1", "vg/pvmove0")
     assert result.returncode == 0, result.stderr

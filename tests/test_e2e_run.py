@@ -481,7 +481,7 @@ def stop_then_resume(fake: FakeSystem, proc: subprocess.Popen[str], signum: int)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 75, err
     assert "completed" not in out
-    assert len(fake.events("lvpoll-interrupted")) == 1
+    assert len(fake.events("lvpoll-interrupted")) == 1, (err, fake.events())
     assert_lvpolls_stopped_safely(fake)
     assert_intact(fake)
     resume_and_finish(fake)

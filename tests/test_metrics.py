@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakesystem import REPO, FakeSystem
 
-from lvmove_hooks import metrics, report, statefile
+from lvmove_hooks import journal, metrics, statefile
 from lvmove_hooks.config import DEFAULT_METRICS_DIR, Config, parse
 from lvmove_hooks.errors import BadConfig
 
@@ -177,7 +177,7 @@ def test_the_config_file_sets_the_directory(tmp_path: Path, monkeypatch: pytest.
 # ---- the files ---------------------------------------------------------------------------------------------
 
 def test_progress_writes_the_move_file_and_removal_deletes_it(metrics_dir: Path) -> None:
-    report.event("started", "vg/pvmove0: carrying", report.MoveFields("vg", "pvmove0", "U", "/dev/sda",
+    journal.event("started", "vg/pvmove0: carrying", journal.MoveFields("vg", "pvmove0", "U", "/dev/sda",
                                                                       "by-segment"))
     before = time.time()
     statefile.write("vg-pvmove0", DATA)
@@ -228,12 +228,12 @@ def test_a_failed_write_never_reaches_the_move(metrics_dir: Path) -> None:
 
 
 def test_counters_survive_runs_and_count_each_event(metrics_dir: Path) -> None:
-    fields = report.MoveFields("vg", "pvmove0", "U")
-    report.event("completed", "vg/pvmove0: completed", fields)
-    report.event("progress", "vg/pvmove0: 50%", fields)  # not counted
-    report.event("orphan-found", "vg/pvmove0: orphan", fields)  # not counted
+    fields = journal.MoveFields("vg", "pvmove0", "U")
+    journal.event("completed", "vg/pvmove0: completed", fields)
+    journal.event("progress", "vg/pvmove0: 50%", fields)  # not counted
+    journal.event("orphan-found", "vg/pvmove0: orphan", fields)  # not counted
     for kind in ("completed", "failed", "aborted", "orphan-removed"):
-        report.event(kind, f"vg/pvmove0: {kind}", fields)
+        journal.event(kind, f"vg/pvmove0: {kind}", fields)
     assert metrics.read_counters() == {"completed": 2, "failed": 1, "aborted": 1, "orphan-removed": 1}
     text = (metrics_dir / "lvmove.prom").read_text()
     for line in ("lvmove_moves_completed_total 2", "lvmove_moves_failed_total 1", "lvmove_moves_aborted_total 1",

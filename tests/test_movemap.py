@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lvmove_hooks import lvm, movemap
+from lvmove_hooks import dm, lvm, movemap
 from lvmove_hooks.model import LogicalVolume, Move, find_moves, parse_lvs
 from tests.helpers import FIXTURES, device_lines
 
@@ -15,17 +15,17 @@ MiB4 = 4 * 1024 * 1024
 
 
 class CapturedKernel:
-    """lvm.Kernel's read() over a capture's `dmsetup table/status/info` dumps."""
+    """dm.Kernel's read() over a capture's `dmsetup table/status/info` dumps."""
 
     def __init__(self, case: str) -> None:
         d = CAPTURED / case
         self.table, self.status = (d / "dmsetup-table.txt").read_text(), (d / "dmsetup-status.txt").read_text()
         self.uuids = dict(line.split(":")[:2] for line in (d / "dmsetup-info-fields.txt").read_text().splitlines())
 
-    def read(self, name: str) -> lvm.KernelState | None:
+    def read(self, name: str) -> dm.KernelState | None:
         if name not in self.uuids:
             return None
-        return lvm.KernelState(device_lines(self.table, name), device_lines(self.status, name), self.uuids[name])
+        return dm.KernelState(device_lines(self.table, name), device_lines(self.status, name), self.uuids[name])
 
 
 def captured(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Move, list[LogicalVolume]]:

@@ -177,7 +177,7 @@ def _architecture_message_ids() -> set[str]:
 
 
 def test_catalog_has_an_entry_per_message_id() -> None:
-    from lvmove_hooks.report import MESSAGE_IDS
+    from lvmove_hooks.journal import MESSAGE_IDS
 
     ids = _architecture_message_ids()
     assert ids == set(MESSAGE_IDS.values())
@@ -318,7 +318,7 @@ def test_make_deb_contents_and_lintian(tmp_path: Path) -> None:
                             text=True, check=True).stdout
     relations = dict(line.split(": ", 1) for line in fields.splitlines())
     depends = {d.strip().split()[0].split(":")[0] for d in relations["Depends"].split(",")}  # python3:any
-    # What lvmove imports (PyYAML) and runs; python3-systemd is optional (report.py has a stdlib fallback).
+    # What lvmove imports (PyYAML) and runs; python3-systemd is optional (journal.py has a stdlib fallback).
     assert {"python3-yaml", "lvm2", "python3", "systemd", "udev"} <= depends, depends
     assert "python3-systemd" not in depends and "python3-pyudev" not in depends, depends
     assert "python3-systemd" in relations["Recommends"]

@@ -34,7 +34,7 @@ def journal_fields_in_code() -> set[str]:
 
 
 def test_journal_section_documents_every_field_and_event() -> None:
-    from lvmove_hooks.report import MESSAGE_IDS
+    from lvmove_hooks.journal import MESSAGE_IDS
 
     text = section("lvmove@.service.8", "JOURNAL")
     fields = journal_fields_in_code()
@@ -43,10 +43,10 @@ def test_journal_section_documents_every_field_and_event() -> None:
     assert not missing, f"journal fields missing from JOURNAL in lvmove@.service(8): {missing}"
     for kind, message_id in MESSAGE_IDS.items():
         assert re.search(rf"\b{re.escape(kind)} {message_id}\b", text), (kind, message_id)
-    # the poll modes the completion entry can carry (poller.stats())
-    poller = (ROOT / "lvmove_hooks" / "poller.py").read_text()
-    stats = poller[poller.index("def stats("):]
-    modes = set(re.findall(r'mode = "([\w-]+)"', stats[:stats.index("return")]))
+    # the poll modes the completion entry can carry (pollrules.Mode, LVMOVE_POLL_MODE)
+    from lvmove_hooks.pollrules import Mode
+
+    modes = {m.value for m in Mode}
     assert modes == {"warm", "lvpoll-per-segment", "interval", "watched"}
     assert all(re.search(rf"\b{m}\b", text) for m in modes), modes
 
@@ -81,7 +81,7 @@ def test_unit_state_and_manual_start_are_described_as_they_are() -> None:
     # what cli.py does: the manual-start flag before the start, and the check after it
     cli = (ROOT / "lvmove_hooks" / "cli.py").read_text()
     start = cli[cli.index("def _start("):cli.index("def cmd_pause(")]
-    assert start.index('set_flag("manual"') < start.index("units.start(") < start.index("confirm_running(")
+    assert start.index("set_flag(statefile.MANUAL_FLAG") < start.index("units.start(") < start.index("confirm_running(")
     units = (ROOT / "lvmove_hooks" / "units.py").read_text()
     assert '"--no-block", "start"' in units
 

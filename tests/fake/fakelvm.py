@@ -93,6 +93,21 @@ def timescale() -> float:
     return float(os.environ.get("LVMOVE_FAKE_TIMESCALE", "1"))
 
 
+CLOCK_ENV = "LVMOVE_FAKE_CLOCK"
+
+
+def now() -> float:
+    """The kernel simulation's clock: wall time, or the fake clock of a test (a file named by
+    LVMOVE_FAKE_CLOCK holding {"frozen": T} while the test advances it by hand, so what the kernel has
+    copied does not depend on how fast processes run under load, or {"offset": S} once it runs again)."""
+    path = os.environ.get(CLOCK_ENV)
+    if path:
+        with contextlib.suppress(OSError, ValueError):
+            clock = json.loads(Path(path).read_text(encoding="utf-8"))
+            return float(clock["frozen"]) if "frozen" in clock else time.time() + float(clock["offset"])
+    return time.time()
+
+
 def empty_state() -> State:
     return {"vgs": {}, "units": {}, "started_units": [], "events": [], "seq": 0, "use_lvmpolld": 1,
             "lvpoll_work": 0.0, "systemctl_fail": False, "readonly_knows_activation": False}
@@ -247,12 +262,12 @@ def create_move(state: State, vg: str, source: str, dests: list[str] | None = No
             moved["active"] = active
     if not pieces:
         raise ValueError(f"No data to move for {vg}.")
-    now = time.time()
+    t0 = now()
     pvmove = {"name": name, "uuid": new_uuid(state), "pvmove": True, "atomic": atomic, "source": source,
               "active": active, "locked": True, "segments": [], "pieces": pieces,
               "checkpointed": checkpointed, "rate_pe": rate_pe, "health": "AA", "dm": "live",
-              "copy_since": now - copied_pe / rate_pe * timescale() if active and rate_pe else
-              (now if active else None)}
+              "copy_since": t0 - copied_pe / rate_pe * timescale() if active and rate_pe else
+              (t0 if active else None)}
     if atomic:
         pvmove["image_uuids"] = {"0": new_uuid(state), "1": new_uuid(state)}
     data["lvs"].append(pvmove)
@@ -265,7 +280,7 @@ def current_index(move: State) -> int:
     return 0 if move["atomic"] else move["checkpointed"]
 
 
-def copied_pe(move: State, now: float | None = None) -> float:
+def copied_pe(move: State, at: float | None = None) -> float:
     """Extents of the current piece (atomic: of the whole move) the kernel has copied."""
     if not move["active"] or move["copy_since"] is None:
         return 0.0
@@ -275,7 +290,7 @@ def copied_pe(move: State, now: float | None = None) -> float:
         return move.get("stalled_at", 0.0)
     total = sum(p["size_pe"] for p in move["pieces"]) if move["atomic"] else \
         move["pieces"][current_index(move)]["size_pe"]
-    elapsed = ((now or time.time()) - move["copy_since"]) / timescale()
+    elapsed = ((at or now()) - move["copy_since"]) / timescale()
     return min(float(total), max(0.0, elapsed * move["rate_pe"]))
 
 
@@ -301,7 +316,7 @@ def activate_move(move: State) -> None:
     """(Re)activation: the mirror log is in memory, so the current piece copies again from 0."""
     if not move["active"]:
         move["active"] = True
-        move["copy_since"] = time.time()
+        move["copy_since"] = now()
         move["dm"] = "live"
 
 
@@ -314,7 +329,7 @@ def deactivate_vg(state: State, vg: str) -> None:
 
 def checkpoint(state: State, vg: str, move: State) -> None:
     move["checkpointed"] += 1
-    move["copy_since"] = time.time()
+    move["copy_since"] = now()
     event(state, "checkpoint", lv=f"{vg}/{move['name']}", checkpointed=move["checkpointed"])
 
 

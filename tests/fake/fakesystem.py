@@ -61,6 +61,25 @@ class FakeSystem:
             "LVMOVE_FAKE_LVM_VERSION": lvm_version,
         }
 
+    # ---- the fake clock ----
+    def freeze_clock(self) -> None:
+        """From now on the kernel simulation copies only when the test advances the clock (see fakelvm.now)."""
+        clock = self.root / "clock"
+        clock.write_text(json.dumps({"frozen": fakelvm.now()}), encoding="utf-8")
+        self.env[fakelvm.CLOCK_ENV] = str(clock)
+        os.environ[fakelvm.CLOCK_ENV] = str(clock)  # this process's own fakelvm calls (set_move, copied_pe)
+
+    def advance(self, simulated_seconds: float) -> None:
+        clock = self.root / "clock"
+        frozen = json.loads(clock.read_text())["frozen"]
+        clock.write_text(json.dumps({"frozen": frozen + simulated_seconds * TIMESCALE}), encoding="utf-8")
+
+    def run_clock(self) -> None:
+        """Let the fake clock run again from where the test left it."""
+        clock = self.root / "clock"
+        frozen = json.loads(clock.read_text())["frozen"]
+        clock.write_text(json.dumps({"offset": frozen - time.time()}), encoding="utf-8")
+
     # ---- building state ----
     @contextlib.contextmanager
     def edit(self) -> Iterator[dict[str, Any]]:
@@ -110,7 +129,7 @@ class FakeSystem:
                 fakelvm.set_health(move, values.pop("health"))
             if "rate_pe" in values:  # keep what the kernel copied so far
                 copied = fakelvm.copied_pe(move)
-                move["copy_since"] = time.time() - (copied / values["rate_pe"] * TIMESCALE if values["rate_pe"]
+                move["copy_since"] = fakelvm.now() - (copied / values["rate_pe"] * TIMESCALE if values["rate_pe"]
                                                     else 0)
             move.update(values)
 

@@ -128,6 +128,10 @@ def mmdebstrap_argv(suite: str, target: Path) -> list[str]:
         suite,
         str(target),
     ]
+    if suite != "bookworm":
+        # An archive mirrored at one moment serves sid's Release past its Valid-Until date (seen: "Release
+        # file ... is expired (invalid since 25d)"): the signature is still checked, only the date is not.
+        argv.insert(argv.index(f"--include={','.join(PACKAGES)}"), '--aptopt=Acquire::Check-Valid-Until "false"')
     if suite == "bookworm":
         # The host's sources name bookworm suites: hand the file over as it is.
         argv.append(str(apt_sources()))
