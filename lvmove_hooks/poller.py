@@ -139,6 +139,12 @@ class PollPhase:
         argv = lvm.lvpoll_argv(self.move.ref, self.config.poll_interval)
         self.lvpoll = lvmpoller.Lvpoll.start(argv, oneshot=action.oneshot)
 
+    def _do_take_over(self, action: rules.Action) -> None:
+        assert self.other is not None
+        event("stalled", f"{self.move.ref}: polled by {self.other.describe()}, but the kernel has had the segment "
+              f"{action.why} with no checkpoint; lvmove runs LVM's poller itself beside it", self.reporter.fields)
+        self._do_spawn_lvpoll(action)
+
     def _do_reap(self, _action: rules.Action) -> None:
         self._collect(stopped=False)
 

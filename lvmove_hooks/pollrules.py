@@ -40,6 +40,9 @@ FINISH_REREAD_SECONDS = 1.0  # a poller is inside LVM's finish: read again this 
 PROC_SCAN_SECONDS = 5.0  # how often to look for another poller while none is known
 HANDOVER_SECONDS = 1.5  # after another poller ends, wait this long before carrying on (vgchange -> lvmpolld)
 FAILURE_BACKOFF_MAX = 60.0  # after a failed lvpoll: wait 2**failures seconds, at most this
+TAKEOVER_MARGIN = 10.0  # a watched poller that leaves a segment in sync longer than twice LVM's interval plus this
+#                         makes no progress (seen: vgchange's poller from the initramfs, alive after switch-root,
+#                         never checkpointing): lvmove runs a one-shot lvpoll itself beside it (15 s: after 40 s)
 
 # ---- when lvmove gives up -------------------------------------------------------------------------------------
 WARM_LAUNCH_LIMIT = 3  # warm pollers per unit start: a warm poller that dies is replaced twice, then LVPOLL.
@@ -69,6 +72,7 @@ class Do(enum.Enum):
     REREAD = "ask LVM (lvs, by UUID) whether the move is still there"
     SCAN = "look for another process polling this LV"
     WAKE = "end the sleep of the watched forked poller: a segment is in sync"
+    TAKE_OVER = "the watched poller leaves a segment in sync: a one-shot lvpoll of lvmove's own beside it"
     LAUNCH_WARM = "have LVM fork its background poller"
     SPAWN_LVPOLL = "start an lvpoll (one-shot per segment, or on LVM's interval)"
     WAIT = "sleep until the next look (a DM event or a stop signal ends it early)"
@@ -127,6 +131,8 @@ class PollState:
     woke_at: float = -1e9
     last_check_table: str = ""  # the table our last one-shot lvpoll looked at
     stood_aside: bool = False  # the abort wait ran out once: carry on despite the flag
+    synced_table: str = ""  # the table the kernel has shown fully in sync since synced_since
+    synced_since: float = 0.0
     used: frozenset[Mode] = frozenset()
 
 
@@ -155,6 +161,7 @@ def _segment_done(progress: Progress | None) -> bool:
 def next_action(obs: Observation, state: PollState) -> tuple[Action, PollState]:
     """The next thing to do, and the state it leaves. Called again at once after anything but WAIT."""
     now = obs.now
+    state = _note_in_sync(obs, state)
     # 1. Requests first: a stop signal, then `lvmove abort`.
     if obs.stop_requested:
         return Action(Do.INTERRUPTED, why="stop signal"), state
@@ -187,6 +194,8 @@ def next_action(obs: Observation, state: PollState) -> tuple[Action, PollState]:
         if (other.wakeable and other.asleep and _segment_done(obs.progress)
                 and not (obs.table == state.wake_table and now - state.woke_at < state.poll_interval)):
             return Action(Do.WAKE), replace(state, wake_table=obs.table, woke_at=now, wakes=state.wakes + 1)
+        if _stuck(obs, state):
+            return _take_over(obs, state)
         return _wait(obs, state), state
     if now < state.handover_until:
         return _wait(obs, state), state
@@ -198,6 +207,35 @@ def next_action(obs: Observation, state: PollState) -> tuple[Action, PollState]:
     if state.mode is Mode.WARM and alive:
         return Action(Do.LAUNCH_WARM), replace(state, warm_launches=state.warm_launches + 1)
     return _lvpoll_or_wait(obs, state)
+
+
+def _note_in_sync(obs: Observation, state: PollState) -> PollState:
+    """Remember since when the kernel has shown this table fully in sync (LVM has work it has not done)."""
+    if not _segment_done(obs.progress):
+        return replace(state, synced_table="", synced_since=0.0) if state.synced_table else state
+    if obs.table != state.synced_table:
+        return replace(state, synced_table=obs.table, synced_since=obs.now)
+    return state
+
+
+def _stuck(obs: Observation, state: PollState) -> bool:
+    """The watched poller has left this table in sync for longer than twice LVM's interval plus a margin."""
+    return (state.kernel_watch and obs.progress is not None and obs.table == state.synced_table
+            and obs.now - state.synced_since > 2 * state.poll_interval + TAKEOVER_MARGIN)
+
+
+def _take_over(obs: Observation, state: PollState) -> tuple[Action, PollState]:
+    """A one-shot lvpoll of lvmove's own beside the stuck poller; if LVM looked at this very table and left it,
+    not again before its own interval (as for lvmove's own lvpoll)."""
+    if obs.table == state.last_check_table:
+        return _wait(obs, state), replace(state, next_spawn=obs.now + state.poll_interval, last_check_table="")
+    if obs.now < state.next_spawn:
+        return _wait(obs, state), state
+    if state.spawns >= SPAWN_LIMIT:
+        return Action(Do.GIVE_UP, why=f"started LVM's poller {state.spawns} times without the move ending"), state
+    return Action(Do.TAKE_OVER, oneshot=True, why=f"in sync for {obs.now - state.synced_since:.0f}s"), replace(
+        state, spawns=state.spawns + 1, lvpoll_oneshot=True, last_check_table=obs.table,
+        used=state.used | {Mode.LVPOLL})
 
 
 def _lvpoll_or_wait(obs: Observation, state: PollState) -> tuple[Action, PollState]:

@@ -361,6 +361,32 @@ def test_run_only_watches_while_lvmpolld_polls(fake_system: FakeSystem) -> None:
     assert_finished(fake_system)
 
 
+def test_run_takes_over_from_a_poller_that_leaves_the_move_in_sync(fake_system: FakeSystem) -> None:
+    """A poller that checked once and sleeps for good (as vgchange's poller from the initramfs did after
+    switch-root): the kernel has the segment in sync and nobody checkpoints. After twice LVM's interval plus
+    the margin lvmove runs a one-shot lvpoll itself beside it, says so in the journal, and never signals it."""
+    fake_system.vg()
+    fake_system.lv("vg", "data", [("/dev/sda", 0, 4)])
+    fake_system.move("vg", "/dev/sda", ["/dev/sdb"], rate_pe=1)  # in sync 4 simulated seconds (0.2 s) on
+    fake_system.config("poll_interval: 1\nprogress_interval: 1\n")  # stuck after 2 x 1 s + 10 s
+    stuck = fake_system.lvmpolld_poll("vg/pvmove0", interval=100000)
+    started = time.monotonic()
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "completed:" in result.stdout + result.stderr
+    assert "with no checkpoint; lvmove runs LVM's poller itself beside it" in result.stderr
+    assert 12 <= took < 40, took
+    finishers = {e["pid"] for e in fake_system.events("finished")}
+    assert finishers and stuck.pid not in finishers, "the stuck poller did not finish it: lvmove's lvpoll did"
+    assert fake_system.events("lvpoll-interrupted") == [] or all(
+        e["pid"] != stuck.pid for e in fake_system.events("lvpoll-interrupted")), "lvmove signalled the other poller"
+    assert stuck.poll() is None, "the other poller is left alone"
+    assert fake_system.lv_state("vg", "pvmove0") is None
+    assert fake_system.lv_state("vg", "data")["locked"] is False
+    assert fake_system.devices_of("vg", "data") == ["/dev/sdb"]
+
+
 def test_run_waits_for_activation_then_polls_itself(fake_system: FakeSystem) -> None:
     """A `vgchange -ay` (which would hand the LV to lvmpolld) is watched; when it ends without a poller,
     lvmove polls itself."""

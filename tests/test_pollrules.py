@@ -68,6 +68,13 @@ ROWS: list[tuple[str, Observation, PollState, Do]] = [
     ("woken for this table one LVM interval ago: wake again",
      obs(progress=SYNCED, other=ASLEEP_FORKED), replace(SETTLED, wake_table="T1", woke_at=NOW - 16), Do.WAKE),
     ("lvmpolld's lvpoll (not wakeable): watch only", obs(progress=SYNCED, other=LVMPOLLD), SETTLED, Do.WAIT),
+    ("initramfs poller alive but in sync past LVM's interval + margin: take over",
+     obs(progress=SYNCED, other=LVMPOLLD), replace(SETTLED, synced_table="T1", synced_since=NOW - 41),
+     Do.TAKE_OVER),
+    ("in sync, but not yet past LVM's interval + margin: watch", obs(progress=SYNCED, other=LVMPOLLD),
+     replace(SETTLED, synced_table="T1", synced_since=NOW - 39), Do.WAIT),
+    ("took over this very table already: not again before LVM's interval", obs(progress=SYNCED, other=LVMPOLLD),
+     replace(SETTLED, synced_table="T1", synced_since=NOW - 100, last_check_table="T1"), Do.WAIT),
     ("right after a handover: wait", obs(), replace(SETTLED, handover_until=NOW + 1), Do.WAIT),
     ("nobody polls, scan due: look for another poller", obs(), replace(SETTLED, next_scan=NOW), Do.SCAN),
     ("nobody polls, warm mode: launch the warm poller", obs(), SETTLED, Do.LAUNCH_WARM),
@@ -128,6 +135,21 @@ def test_release_carries_on_in_the_own_mode_after_a_handover() -> None:
     _, state = r.next_action(obs(other=replace(LVMPOLLD, alive=False)),
                              replace(watched, warm_launches=r.WARM_LAUNCH_LIMIT))
     assert state.mode is Mode.LVPOLL
+
+
+def test_time_in_sync_is_tracked_per_table() -> None:
+    _, state = r.next_action(obs(progress=SYNCED, other=LVMPOLLD), SETTLED)
+    assert (state.synced_table, state.synced_since) == ("T1", NOW)
+    _, later = r.next_action(obs(progress=SYNCED, other=LVMPOLLD, now=NOW + 10), state)
+    assert later.synced_since == NOW, "the same table stays in sync since its first sight"
+    _, moved_on = r.next_action(obs(progress=SYNCED, other=LVMPOLLD, table="T2", now=NOW + 11), later)
+    assert (moved_on.synced_table, moved_on.synced_since) == ("T2", NOW + 11)
+    _, copying = r.next_action(obs(other=LVMPOLLD, table="T2", now=NOW + 12), moved_on)
+    assert copying.synced_table == ""
+    action, state = r.next_action(obs(progress=SYNCED, other=LVMPOLLD, table="T2", now=NOW + 60), moved_on)
+    assert action.do is Do.TAKE_OVER and action.oneshot and state.last_check_table == "T2" and state.spawns == 1
+    action, state = r.next_action(obs(progress=SYNCED, other=LVMPOLLD, table="T2", now=NOW + 61), state)
+    assert action.do is Do.WAIT and state.next_spawn == NOW + 61 + 15, "LVM looked and left it: one interval"
 
 
 # ---- what actions found --------------------------------------------------------------------------------------
