@@ -52,6 +52,9 @@ MANIFEST      ?= $(datadir)/$(PACKAGE)/install-manifest
 # lvmove's state (pause flags, metrics counters): a fixed path, not under PREFIX. The unit may write it
 # (ReadWritePaths=) only when it exists, so the package ships the empty directory.
 STATEDIR      ?= /var/lib/$(PACKAGE)
+# initramfs-tools hook (Debian and derivatives): the initramfs activates VGs without polling pvmoves. Installed
+# only when set (packaging/debian/rules sets /usr/share/initramfs-tools/hooks; dracut systems: see DISTROS.md).
+INITRAMFS_HOOKDIR ?=
 
 BUILDDIR      := build
 STAGE         := $(BUILDDIR)/stage
@@ -66,6 +69,7 @@ VGUNIT        := units/lvmove-vg@.service
 GENERATOR     := generators/lvmove-generator
 CATALOG       := packaging/lvmove.catalog
 COMPLETION    := packaging/bash-completion/lvmove
+INITRAMFS_HOOK := packaging/initramfs-tools/lvmove
 MAN8          := docs/man/lvmove.8 docs/man/lvmove@.service.8 docs/man/lvmove-generator.8
 MAN5          := docs/man/lvmove.yaml.5
 MANPAGES      := $(MAN8) $(MAN5)
@@ -109,6 +113,9 @@ install-data:
 	$(INSTALL) -m 0644 $(MAN8) $(DESTDIR)$(mandir)/man8/
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(mandir)/man5/
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(STATEDIR)
+	if [ -n '$(INITRAMFS_HOOKDIR)' ]; then \
+	    $(INSTALL) -d $(DESTDIR)$(INITRAMFS_HOOKDIR) && \
+	    $(INSTALL) -m 0755 $(INITRAMFS_HOOK) $(DESTDIR)$(INITRAMFS_HOOKDIR)/lvmove; fi
 
 # The wheel, installed by pip into the stage (see pkgtool.py pip-prefix for Debian's python layout).
 install-python: $(WHEEL_STAMP)

@@ -307,8 +307,13 @@ def test_make_deb_contents_and_lintian(tmp_path: Path) -> None:
         "/usr/share/man/man8/lvmove@.service.8.gz",
         "/usr/share/man/man8/lvmove-generator.8.gz",
         "/usr/share/man/man5/lvmove.yaml.5.gz",
+        "/usr/share/initramfs-tools/hooks/lvmove",
     ):
         assert want in names, want
+    # dh_installinitramfs: the hook comes with the trigger that rebuilds the initramfs
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
+    assert "update-initramfs" in (control / "triggers").read_text()
     for name in ("udev/rules.d/96-lvmove.rules", "systemd/system/lvmove@.service",
                  "systemd/system/lvmove-vg@.service", "systemd/system-generators/lvmove-generator"):
         assert any(n.endswith(name) and n.startswith(("/lib/", "/usr/lib/")) for n in names), name
@@ -399,3 +404,36 @@ def test_make_rpm(tmp_path: Path) -> None:
                  "/usr/lib/systemd/system-generators/lvmove-generator",
                  "/usr/lib/systemd/catalog/lvmove.catalog", "lvmove_hooks/cli.py"):
         assert want in listing, want
+
+
+RULES_2_03_31 = """\
+# vgchange -aay <vgname> is run.  (a comment: left as it is)
+TEST!="/run/systemd/system", GOTO="lvm_direct_vgchange"
+ENV{LVM_VG_NAME_COMPLETE}=="?*", RUN+="/usr/bin/systemd-run --no-block --property DefaultDependencies=no \
+--unit lvm-activate-$env{LVM_VG_NAME_COMPLETE} /usr/sbin/lvm vgchange -aay --autoactivation event \
+$env{LVM_VG_NAME_COMPLETE}"
+GOTO="lvm_end"
+LABEL="lvm_direct_vgchange"
+ENV{LVM_VG_NAME_COMPLETE}=="?*", RUN+="/usr/sbin/lvm vgchange -aay --autoactivation event $env{LVM_VG_NAME_COMPLETE}"
+"""
+
+
+def test_initramfs_hook_makes_the_initramfs_activate_without_polling(tmp_path: Path) -> None:
+    """The RUN lines of lvm2's 69-lvm.rules (as Debian 12 and 13 ship them) in the initramfs get `--poll n`;
+    the comment, the host's own rule and a second run of the hook change nothing more."""
+    hook = ROOT / "packaging/initramfs-tools/lvmove"
+    assert subprocess.run(["sh", str(hook), "prereqs"], capture_output=True, text=True,
+                          check=True).stdout.split() == ["lvm2"]  # runs after lvm2's hook copied the rule
+    for rules_dir in ("usr/lib/udev/rules.d", "lib/udev/rules.d"):  # trixie, bookworm
+        destdir = tmp_path / rules_dir.split("/")[0]
+        rules = destdir / rules_dir / "69-lvm.rules"
+        rules.parent.mkdir(parents=True)
+        rules.write_text(RULES_2_03_31)
+        for _ in range(2):
+            subprocess.run(["sh", str(hook)], env={"DESTDIR": str(destdir), "PATH": "/usr/bin:/bin"}, check=True)
+        text = rules.read_text()
+        runs = [line for line in text.splitlines() if "RUN+=" in line]
+        assert len(runs) == 2 and all(line.count("vgchange -aay --poll n --autoactivation event") == 1
+                                      for line in runs), runs
+        assert "# vgchange -aay <vgname> is run." in text
+        assert text.replace(" --poll n", "") == RULES_2_03_31

@@ -26,6 +26,16 @@ if [ "$PHASE" = 1 ]; then
 fi
 
 # ---- phase 2: after the crash ----
+# How long the boot took to reach this runner (a multi-user service) with the move in flight: an initramfs
+# that polls the move can hold the boot (s7), one that only activates (lvmove's hook, s3) does not.
+booted=$(cut -d' ' -f1 /proc/uptime)
+echo "$booted" > "$OUT/boot-to-runner.txt"
+check_pass boot-to-runner "${booted}s"
+if [ "${EXPECT_NO_INITRAMFS_POLLER:-0}" = 1 ]; then
+    # The initramfs ran no LVM poller: no LVM process of the initramfs (init.scope) is left after switch-root.
+    left=$(ps -eo pid=,unit=,args= | awk '$2 == "init.scope" && $3 ~ /lvm|vgchange/' | head -3)
+    if [ -n "$left" ]; then check_fail no-initramfs-poller "$left"; else check_pass no-initramfs-poller; fi
+fi
 capture "${CAPTURE_NAME:-crash}-after-boot"
 ls -l "/dev/$VG" "/dev/mapper" > "$OUT/dev-after-boot.txt" 2>&1
 if wait_unit_active "$UNIT" "$VG" 240; then check_pass unit-started-by-itself "$UNIT"
