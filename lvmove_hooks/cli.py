@@ -136,10 +136,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The units' states and LVM's report are independent: ask both at once.
         asked = pool.submit(units.states)
-        volumes = lvm.report()
+        vg_report = lvm.read()
         unit_states = asked.result()
+    volumes = vg_report.volumes
     only = [match(target, find_moves(volumes))] if target is not None else None
-    view = status.collect(volumes, unit_states, only)
+    view = status.collect(volumes, unit_states, only, vg_report.missing)
     style = fields.Style(args.units, not args.nosuffix, args.separator, not args.noheadings)
     if args.json:
         print(json.dumps(view, indent=2))
@@ -179,7 +180,13 @@ def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) 
 def cmd_start(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     need_root("start")
-    move = match(target, lvm.moves())
+    vg_report = lvm.read()
+    move = match(target, find_moves(vg_report.volumes))
+    waiting = move.waits_for(vg_report.missing)
+    if waiting:
+        raise CommandFailed(f"{move.ref} waits for " + ", ".join(pv.describe() for pv in waiting)
+                            + ", which LVM cannot find: nothing started, nothing changed",
+                            hint="connect the disk again; the move resumes by itself when LVM activates the VG")
     if pause.paused_uuid(move.ref.instance) == move.uuid:
         raise CommandFailed(f"{move.ref} is paused (lvmove pause)",
                             hint=f"carry it again with: lvmove resume {move.ref}")

@@ -9,11 +9,11 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lvmove_hooks import dm, lvmpoller, runner
 from lvmove_hooks.errors import CommandFailed
-from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, Move, find_moves, parse_lvs
+from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, MissingPv, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
 
 log = logging.getLogger("lvmove.lvm")
@@ -21,23 +21,48 @@ log = logging.getLogger("lvmove.lvm")
 LVM = "lvm"
 
 
-def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
-    """All LVs (hidden ones too), one row per segment, without waiting for any VG lock. A VG that is not
-    there has no LVs (it was removed or renamed, or never was): not an error."""
+@dataclass(frozen=True)
+class VgReport:
+    volumes: list[LogicalVolume]
+    missing: tuple[MissingPv, ...] = ()  # PVs LVM could not find (its warnings), of every VG read
+
+
+def read(vgs: Sequence[str] = ()) -> VgReport:
+    """All LVs (hidden ones too), one row per segment, without waiting for any VG lock, and the PVs LVM
+    warned are missing. A VG that is not there has no LVs (it was removed or renamed, or never was): not an
+    error."""
     argv = [
         LVM, "lvs", "-a", "--segments", "--readonly", "--reportformat", "json",
         "--units", "b", "--nosuffix", "-o", ",".join(REPORT_FIELDS), *vgs,
     ]
     result = runner.run(argv, check=False)
+    missing = missing_pvs(result)
     if not result.ok:
         errors = [e for e in lvm_errors(result) if not e.startswith("WARNING:")]
         if not (vgs and errors and all(_about_missing_vg(e, vgs) for e in errors)):
             raise CommandFailed(f"lvs failed: {summary(result)}")
         try:  # the VGs that are there are still reported
-            return with_kernel_state(parse_lvs(result.stdout))
+            return VgReport(with_kernel_state(parse_lvs(result.stdout)), missing)
         except CommandFailed:
-            return []
-    return with_kernel_state(parse_lvs(result.stdout))
+            return VgReport([], missing)
+    return VgReport(with_kernel_state(parse_lvs(result.stdout)), missing)
+
+
+def report(vgs: Sequence[str] = ()) -> list[LogicalVolume]:
+    return read(vgs).volumes
+
+
+_MISSING_PV = re.compile(r"VG (?P<vg>\S+) is missing PV (?P<uuid>[\w-]+)(?: \(last written to (?P<dev>[^)]+)\))?")
+
+
+def missing_pvs(result: runner.Result) -> tuple[MissingPv, ...]:
+    """LVM's "VG vg is missing PV <uuid> (last written to /dev/sdb)" warnings (JSON log or stderr)."""
+    found: dict[tuple[str, str], MissingPv] = {}
+    for message in lvm_messages(result, ("warn", "error")):
+        if (m := _MISSING_PV.search(message)) is not None:
+            found.setdefault((m.group("vg"), m.group("uuid")), MissingPv(m.group("vg"), m.group("uuid"),
+                                                                          (m.group("dev") or "").strip()))
+    return tuple(found.values())
 
 
 _MISSING_VG = (re.compile(r'Volume group "(?P<vg>.+)" not found\.?'),
@@ -63,12 +88,18 @@ def json_log(stdout: str) -> list[Mapping[str, str]] | None:
     return [e for e in entries if isinstance(e, dict)]
 
 
+def lvm_messages(result: runner.Result, kinds: Sequence[str]) -> list[str]:
+    """LVM's messages of these log types ("error", "warn", ...) from the JSON log on stdout, and every line it
+    printed on stderr (where LVM 2.03.16 puts them all)."""
+    messages = [str(e.get("log_message", "")).strip() for e in json_log(result.stdout) or ()
+                if e.get("log_type") in kinds]
+    messages += [line.strip() for line in result.stderr.splitlines()]
+    return [m for m in messages if m]
+
+
 def lvm_errors(result: runner.Result) -> list[str]:
     """LVM's error messages: "error" entries of the JSON log on stdout, and what it printed on stderr."""
-    errors = [str(e.get("log_message", "")).strip() for e in json_log(result.stdout) or ()
-              if e.get("log_type") == "error"]
-    errors += [line.strip() for line in result.stderr.splitlines()]
-    return [e for e in errors if e]
+    return lvm_messages(result, ("error",))
 
 
 def summary(result: runner.Result) -> str:
@@ -130,10 +161,13 @@ def refresh(lvs: Iterable[LvRef]) -> None:
     runner.run([LVM, "lvchange", "--refresh", "--poll", "n", *refs], mutating=True)
 
 
-def lvpoll_argv(ref: LvRef, interval: int) -> list[str]:
+def lvpoll_argv(ref: LvRef, interval: int, *, handle_missing: bool = False) -> list[str]:
+    """`handle_missing`: the VG has a missing PV that the move does not use; without --handlemissingpvs LVM's
+    poller refuses such a VG ("Cannot change VG ... while PVs are missing"), as lvmpolld's would not."""
     if interval < 1:
         raise ValueError("lvpoll --interval 0 waits in the kernel holding the VG lock; use 1 or more")
-    return [LVM, "lvpoll", "--polloperation", "pvmove", "--interval", str(interval), str(ref)]
+    return [LVM, "lvpoll", "--polloperation", "pvmove", *(["--handlemissingpvs"] if handle_missing else []),
+            "--interval", str(interval), str(ref)]
 
 
 def start_background_poller(source_pv: str, interval: int) -> runner.Result:

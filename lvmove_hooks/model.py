@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.names import LvRef, dm_join, is_pvmove_lv
+
+UNKNOWN_PV = "[unknown]"  # how LVM names a PV whose device is missing (devices, move_pv)
+
+
+@dataclass(frozen=True)
+class MissingPv:
+    """A PV of the VG that LVM cannot find: its UUID and the device LVM last wrote it to ("" if unsaid)."""
+
+    vg: str
+    uuid: str
+    last_device: str = ""
+
+    def describe(self) -> str:
+        return f"PV {self.uuid}" + (f" (last written to {self.last_device})" if self.last_device else "")
+
 
 REPORT_FIELDS = (
     "vg_name",
@@ -121,6 +136,15 @@ class Move:
     @property
     def active(self) -> bool:
         return self.pvmove.active
+
+    def waits_for(self, missing: Sequence[MissingPv]) -> tuple[MissingPv, ...]:
+        """The missing PVs this move needs (its source or a destination), from the VG's missing PVs; all of
+        them when a leg shows as [unknown] and LVM did not say which device it was."""
+        mine = {self.source, *self.destinations}
+        named = tuple(pv for pv in missing if pv.vg == self.ref.vg and pv.last_device in mine)
+        if named or UNKNOWN_PV not in mine:
+            return named
+        return tuple(pv for pv in missing if pv.vg == self.ref.vg)
 
     def refreshed(self, current: Move) -> Move:
         """`current` (the same move, read again) with what only the first reading knew: the moved LVs'

@@ -55,6 +55,7 @@ class PollPhase:
     volumes: list[LogicalVolume] | None = None  # the VG as last read, kept for the verification
     seen: Seen = field(default_factory=lambda: Seen(None))
     failed_lines: str = ""  # the last line of the last lvpoll that failed
+    handle_missing: bool = False  # the VG has a missing PV the move does not use: lvpoll --handlemissingpvs
 
     def __post_init__(self) -> None:
         self.sources = dm.source_devices(self.move)
@@ -136,7 +137,7 @@ class PollPhase:
     # ---- our lvpoll -------------------------------------------------------------------------------------
 
     def _do_spawn_lvpoll(self, action: rules.Action) -> None:
-        argv = lvm.lvpoll_argv(self.move.ref, self.config.poll_interval)
+        argv = lvm.lvpoll_argv(self.move.ref, self.config.poll_interval, handle_missing=self.handle_missing)
         self.lvpoll = lvmpoller.Lvpoll.start(argv, oneshot=action.oneshot)
 
     def _do_take_over(self, action: rules.Action) -> None:
@@ -238,12 +239,12 @@ class PollPhase:
                 "LVMOVE_LVPOLL_RUNS": str(self.state.spawns), **self.watch.stats()}
 
 
-def poll(move: Move, config: Config, stop: StopRequest, fields: MoveFields,
+def poll(move: Move, config: Config, stop: StopRequest, fields: MoveFields, *, handle_missing: bool = False,
          clock: Callable[[], float] | None = None) -> tuple[Move, list[LogicalVolume] | None, dict[str, str]]:
     """Return the move as last seen, the VG's LVs as read when it was found gone, and how it was polled."""
     import time
 
     phase = PollPhase(move, config, stop, ProgressReporter(fields, config.progress_interval),
-                      clock or time.monotonic)
+                      clock or time.monotonic, handle_missing=handle_missing)
     final = phase.run()
     return final, phase.volumes, phase.stats()

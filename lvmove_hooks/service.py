@@ -11,7 +11,7 @@ from lvmove_hooks import dm, journal, lvm, orphan, poller, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.ending import ending
 from lvmove_hooks.errors import BadConfig, CommandFailed, Interrupted, LvmoveError, VerifyFailed
-from lvmove_hooks.model import LogicalVolume, Move, find_moves
+from lvmove_hooks.model import LogicalVolume, MissingPv, Move, find_moves
 from lvmove_hooks.names import LvRef
 from lvmove_hooks.progress import human_bytes, human_duration
 
@@ -30,7 +30,8 @@ def run(ref: LvRef, config: Config) -> Outcome:
     """Carry the move VG/pvmoveN to its end. Raises an LvmoveError subclass on anything but success."""
     if not config.wants_vg(ref.vg):
         return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path}")
-    seen = lvm.report([ref.vg])
+    vg_report = lvm.read([ref.vg])
+    seen = vg_report.volumes
     move = next((m for m in find_moves(seen) if m.pvmove.name == ref.lv), None)
     if move is None:
         statefile.remove(ref.instance)
@@ -39,6 +40,9 @@ def run(ref: LvRef, config: Config) -> Outcome:
             return _repair(orphans[0], config)
         return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)")
     fields = journal.MoveFields(ref.vg, ref.lv, move.uuid, move.source, move.mode)
+    waiting = move.waits_for(vg_report.missing)
+    if waiting:
+        return _waiting(move, waiting, fields)
     started = time.monotonic()
     journal.event(
         "started",
@@ -52,7 +56,8 @@ def run(ref: LvRef, config: Config) -> Outcome:
     old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         move = _reload(move, config)
-        move, volumes, poll_stats = poller.poll(move, config, stop, fields)
+        move, volumes, poll_stats = poller.poll(move, config, stop, fields,
+                                                handle_missing=bool(vg_report.missing))
         outcome = _verify(move, started, config, volumes)
     except Interrupted as exc:  # stopped or deactivated: the move is intact and resumes, not a failure
         journal.event("interrupted", f"{ref}: {exc}", fields)
@@ -70,6 +75,17 @@ def run(ref: LvRef, config: Config) -> Outcome:
     journal.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     journal.notify(f"STATUS={ref}: {outcome.message}")
     return replace(outcome, logged=True)
+
+
+def _waiting(move: Move, missing: tuple[MissingPv, ...], fields: journal.MoveFields) -> Outcome:
+    """A PV the move copies from or to is missing: change nothing (no partial activation, no finish); LVM's
+    activation of the VG when the disk is back brings the unit again."""
+    pvs = ", ".join(pv.describe() for pv in missing)
+    then = ("refresh the moved LVs (lvchange --refresh) once it is back, then 'lvmove start " f"{move.ref}'"
+            if move.active else "the move resumes by itself when LVM activates the VG")
+    message = f"{move.ref}: waiting for {pvs}: nothing changed; connect the disk again ({then})"
+    journal.event("waiting-for-pv", message, fields, move.pvmove.copy_percent)
+    return Outcome(message.split(": ", 1)[1], logged=True)
 
 
 def _repair(found: orphan.Orphan, config: Config) -> Outcome:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lvmove_hooks import dm, orphan, pause, procscan, statefile
-from lvmove_hooks.model import LogicalVolume, Move, find_moves
+from lvmove_hooks.model import LogicalVolume, MissingPv, Move, find_moves
 
 if TYPE_CHECKING:
     from lvmove_hooks.fields import Field, Style
@@ -31,8 +31,16 @@ def current_percent(move: Move, kernel: dm.Kernel, got: dm.KernelState | None = 
     return move.pvmove.copy_percent
 
 
-def attention(move: Move, percent: float | None, unit_state: str, paused: bool) -> dict[str, str] | None:
+def attention(move: Move, percent: float | None, unit_state: str, paused: bool,
+              missing: Sequence[MissingPv] = ()) -> dict[str, str] | None:
     """Why this move needs the admin, and the command that helps; None when it goes on (or is paused)."""
+    waiting = move.waits_for(missing)
+    if waiting:
+        return {"reason": "waiting for " + ", ".join(pv.describe() for pv in waiting)
+                          + ": missing, nothing copies (lvmove changed nothing)",
+                "fix": "connect the disk again; the move resumes when LVM activates the VG"
+                       + (f" (it was activated partially: lvchange --refresh the moved LVs, then lvmove start "
+                          f"{move.ref})" if move.active else "")}
     if paused or unit_state in RUNNING:
         return None
     if not move.active:
@@ -44,7 +52,8 @@ def attention(move: Move, percent: float | None, unit_state: str, paused: bool) 
     return None
 
 
-def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: dm.Kernel) -> dict[str, Any]:
+def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: dm.Kernel,
+             missing: Sequence[MissingPv] = ()) -> dict[str, Any]:
     shared = statefile.read(move.ref.instance) or {}
     percent = current_percent(move, kernel)
     unit = (unit_states or {}).get(move.ref.unit, {})
@@ -68,7 +77,7 @@ def describe(move: Move, unit_states: dict[str, dict[str, str]] | None, kernel: 
         "unit_status": unit.get("StatusText") or None,
         "poller": shared.get("poller") or None,
         "paused": paused,
-        "attention": attention(move, percent, unit_state or "unknown", paused),
+        "attention": attention(move, percent, unit_state or "unknown", paused, missing),
     }
 
 
@@ -81,11 +90,11 @@ def orphan_rows(volumes: list[LogicalVolume]) -> list[dict[str, Any]]:
 
 
 def collect(volumes: list[LogicalVolume], unit_states: dict[str, dict[str, str]] | None,
-            only: list[Move] | None = None) -> dict[str, Any]:
+            only: list[Move] | None = None, missing: Sequence[MissingPv] = ()) -> dict[str, Any]:
     moves = find_moves(volumes) if only is None else only
     kernel = dm.Kernel()
     try:
-        rows = [describe(m, unit_states, kernel) for m in moves]
+        rows = [describe(m, unit_states, kernel, missing) for m in moves]
     finally:
         kernel.close()
     orphans = orphan_rows(volumes) if only is None else []

@@ -31,7 +31,7 @@ ACTIVATION_WAIT = 120.0  # seconds to let LVM's activation of the VG end before 
 class Finding:
     ref: LvRef
     uuid: str
-    what: str  # "inactive" or "orphan"
+    what: str  # "inactive", "orphan" or "waiting-for-pv"
     action: str  # what was done, or what the admin should run
 
 
@@ -46,9 +46,15 @@ def check(vg: str, config: Config) -> list[Finding]:
     if not config.wants_vg(vg):
         return []
     _wait_for_activation(vg)
-    volumes = lvm.report([vg])
+    vg_report = lvm.read([vg])
+    volumes = vg_report.volumes
     found: list[Finding] = []
     for move in find_moves(volumes):
+        waiting = move.waits_for(vg_report.missing)
+        if waiting:
+            found.append(Finding(move.ref, move.uuid, "waiting-for-pv", "waiting for " + ", ".join(
+                pv.describe() for pv in waiting) + ": nothing changed; it resumes when the disk is back"))
+            continue
         if move.active:
             continue  # its device is there: the udev rule or the generator started its unit
         if config.auto_resume and config.activate_inactive:
@@ -67,7 +73,8 @@ def check(vg: str, config: Config) -> list[Finding]:
             found.append(Finding(left.ref, left.uuid, "orphan", f"not removed ({why}): {left.fix}"))
     for item in found:
         fields = journal.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
-        kind = "stalled" if item.what == "inactive" and item.action.startswith("not") else "vg-check"
-        journal.event(kind, f"{item.ref}: {'inactive move' if item.what == 'inactive' else 'orphan error LV'} "
-                     f"found when {vg} came up; {item.action}", fields)
+        kind = ("waiting-for-pv" if item.what == "waiting-for-pv"
+                else "stalled" if item.what == "inactive" and item.action.startswith("not") else "vg-check")
+        what = {"inactive": "inactive move", "orphan": "orphan error LV"}.get(item.what, "move")
+        journal.event(kind, f"{item.ref}: {what} found when {vg} came up; {item.action}", fields)
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -558,3 +559,42 @@ def test_sigterm_interval_mode_stops_lvpoll_in_its_sleep_and_resumes(fake_system
     proc = fake_system.lvmove_popen("run", "vg/pvmove0")
     wait_checkpoint(fake_system, proc)
     stop_then_resume(fake_system, proc, signal.SIGTERM)
+
+
+# ---- a PV is missing ----------------------------------------------------------------------------------------
+
+@pytest.mark.lvm_versions()
+def test_run_waits_for_a_missing_destination_pv_and_changes_nothing(fake_system: FakeSystem) -> None:
+    """The destination's disk is gone at boot: no activation (partial or not), no finish, no failed unit;
+    the message names the PV by UUID and last device. With the disk back the next start finishes the move."""
+    fake_system.standard(active=False)
+    uuid = fake_system.pull_disk("/dev/sdb")
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert f"waiting for PV {uuid} (last written to /dev/sdb)" in out and "nothing changed" in out, out
+    assert [c["argv"][1] for c in fake_system.commands()] == ["lvs"], "only the report: nothing activated"
+    assert fake_system.lv_state("vg", "pvmove0")["active"] is False
+    status = fake_system.lvmove("status", "--json")
+    assert status.returncode == 10, status.stderr  # needs the admin
+    (row,) = json.loads(status.stdout)["moves"]
+    assert uuid in row["attention"]["reason"] and "connect the disk" in row["attention"]["fix"]
+    fake_system.return_disk("/dev/sdb")
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "completed:" in result.stdout + result.stderr
+    assert_finished(fake_system)
+
+
+@pytest.mark.lvm_versions()
+def test_run_finishes_a_move_beside_an_unrelated_missing_pv(fake_system: FakeSystem) -> None:
+    """Another PV of the VG is missing (not the move's): LVM's warm poller refuses such a VG, so lvmove polls
+    with `lvpoll --handlemissingpvs` (as lvmpolld does) and finishes; both legs are there."""
+    fake_system.standard()
+    fake_system.pull_disk("/dev/sdc")  # holds a piece of `data` that is not moved
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "completed:" in result.stdout + result.stderr
+    lvpolls = [c["argv"] for c in fake_system.commands() if c["argv"][1:2] == ["lvpoll"]]
+    assert lvpolls and all("--handlemissingpvs" in argv for argv in lvpolls), lvpolls
+    assert fake_system.lv_state("vg", "pvmove0") is None

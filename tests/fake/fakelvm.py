@@ -377,6 +377,27 @@ def _attr(lv: State, kind: str) -> str:
     return f"-w{third}-{'a' if active else '-'}-----"
 
 
+def missing_pvs(state: State, vg: str) -> dict[str, str]:
+    """PVs of VG whose disk is gone (path -> PV UUID): LVM calls them [unknown] and warns."""
+    return dict(state["vgs"][vg].get("missing", {}))
+
+
+def missing_warnings(state: State, vg: str) -> list[str]:
+    """What LVM 2.03.16 to 2.03.39 warn for each missing PV of VG (lib/metadata/metadata.c, lib/format_text)."""
+    lines = []
+    for path, uuid in missing_pvs(state, vg).items():
+        lines += [f"WARNING: Couldn't find device with uuid {uuid}.",
+                  f"WARNING: VG {vg} is missing PV {uuid} (last written to {path})."]
+    return lines
+
+
+def touches_missing(state: State, vg: str, lv: State) -> bool:
+    gone = missing_pvs(state, vg)
+    if lv.get("pvmove"):
+        return any(p["src"][0] in gone or p["dst"][0] in gone for p in lv["pieces"])
+    return any(d[0] in gone for s in lv.get("segments", []) for d in s["devices"])
+
+
 def _pe_range(dev: str, pe: int, n: int) -> str:
     return f"{dev}:{pe}-{pe + n - 1}"
 
@@ -394,12 +415,17 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
     rows: list[tuple[str, int, State]] = []
     unknown = readonly and not state.get("readonly_knows_activation")
     pvmove_pe = {lv["name"]: sum(p["size_pe"] for p in lv["pieces"]) for lv in data["lvs"] if lv.get("pvmove")}
+    gone = missing_pvs(state, vg)
+
+    def shown(dev: str) -> str:
+        return "[unknown]" if dev in gone else dev
 
     def add(name: str, hidden: bool, lv: State, kind: str, segs: list[tuple[str, int, list[tuple[str, int]]]],
             extra: State) -> None:
         size_pe = sum(n for _, n, _ in segs)
         for index, (segtype, n, devices) in enumerate(segs):
-            ranges = [f"{d}:0-{pvmove_pe[d] - 1}" if d in pvmove_pe else _pe_range(d, pe, n) for d, pe in devices]
+            ranges = [f"{d}:0-{pvmove_pe[d] - 1}" if d in pvmove_pe else _pe_range(shown(d), pe, n)
+                      for d, pe in devices]
             row = {
                 "vg_name": vg, "vg_uuid": data["uuid"], "vg_extent_size": str(ext),
                 "lv_name": f"[{name}]" if hidden else name, "lv_uuid": extra.get("uuid", lv["uuid"]),
@@ -407,8 +433,10 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
                 "lv_size": str(size_pe * ext), "move_pv": "", "copy_percent": "",
                 "lv_layout": "linear", "lv_role": "public", "segtype": segtype, "seg_size_pe": str(n),
                 "seg_pe_ranges": " ".join(ranges),
-                "devices": ",".join(f"{d}({0 if d in pvmove_pe else pe})" for d, pe in devices),
+                "devices": ",".join(f"{shown(d)}({0 if d in pvmove_pe else pe})" for d, pe in devices),
             }
+            if touches_missing(state, vg, lv) or any(d in gone for d, _ in devices):  # partial ("p")
+                row["lv_attr"] = row["lv_attr"][:8] + "p" + row["lv_attr"][9:]
             row.update({k: v for k, v in extra.items() if k != "uuid"})
             if unknown:
                 row.update(lv_active="unknown", lv_attr=row["lv_attr"][:4] + "XX" + row["lv_attr"][6:],
@@ -426,7 +454,7 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
                                                for s in lv["segments"]], {})
             continue
         name = lv["name"]
-        pv_extra = {"move_pv": lv["source"], "lv_layout": "mirror", "lv_role": "private,pvmove",
+        pv_extra = {"move_pv": shown(lv["source"]), "lv_layout": "mirror", "lv_role": "private,pvmove",
                     "copy_percent": f"{copy_percent(lv):.2f}" if lv["active"] else ""}
         if lv["atomic"]:
             total = pvmove_pe[name]

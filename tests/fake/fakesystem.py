@@ -133,6 +133,17 @@ class FakeSystem:
                                                     else 0)
             move.update(values)
 
+    def pull_disk(self, path: str, vg: str = "vg") -> str:
+        """The disk of PV `path` is gone (LVM warns, shows it as [unknown]); returns its PV UUID."""
+        with self.edit() as state:
+            uuid = fakelvm.new_uuid(state)
+            state["vgs"][vg].setdefault("missing", {})[path] = uuid
+        return uuid
+
+    def return_disk(self, path: str, vg: str = "vg") -> None:
+        with self.edit() as state:
+            state["vgs"][vg].get("missing", {}).pop(path, None)
+
     def deactivate(self, vg: str = "vg") -> None:
         """What `vgchange -an VG` leaves: every LV (pvmove0 too) inactive, no dm devices."""
         with self.edit() as state:

@@ -43,6 +43,7 @@ class Guest:
     image: Image
     workdir: Path
     pv_count: int = 2
+    absent: set[int] = field(default_factory=set)  # PV disks left out at the next boot (their drive stays, unplugged)
     pv_size_mib: int = 96
     bus: str = "scsi"
     memory_mib: int = 1024
@@ -137,11 +138,23 @@ class Guest:
         for i in range(1, self.pv_count + 1):
             throttle = f",throttling.bps-total={self.boot_bps}" if self.boot_bps else ""
             argv += ["-drive", f"if=none,id=drvpv{i},file={self.pv_path(i)},format=raw,aio=threads{throttle}"]
-            if self.bus == "scsi":
-                argv += ["-device", f"scsi-hd,bus=scsi0.0,drive=drvpv{i},id=pv{i},serial=pv{i}"]
-            else:
-                argv += ["-device", f"virtio-blk-pci,drive=drvpv{i},id=pv{i},serial=pv{i}"]
+            if i in self.absent:
+                continue  # the disk is "pulled": `REQ n attach i` plugs it in (device_add)
+            argv += ["-device", ",".join(f"{k}={v}" if v else k for k, v in self.pv_device(i).items())]
         return argv
+
+    def pv_device(self, i: int) -> dict[str, str]:
+        """qemu's device for PV disk i, as -device options or device_add arguments (first key: the driver)."""
+        if self.bus == "scsi":
+            return {"scsi-hd": "", "bus": "scsi0.0", "drive": f"drvpv{i}", "id": f"pv{i}", "serial": f"pv{i}"}
+        return {"virtio-blk-pci": "", "drive": f"drvpv{i}", "id": f"pv{i}", "serial": f"pv{i}"}
+
+    def attach(self, i: int) -> None:
+        """Plug PV disk i in while the guest runs (hot-add through QMP)."""
+        options = self.pv_device(i)
+        driver = next(iter(options))
+        self.qmp("device_add", {"driver": driver, **{k: v for k, v in options.items() if k != driver}})
+        self.absent.discard(i)
 
     def boot(self, script: str, phase: int, extra_append: str = "") -> None:
         """Start qemu on this machine's disks, running `script` (relative to the share) as `phase`."""
@@ -241,6 +254,9 @@ class Guest:
         if verb == "throttle":
             self.throttle(int(args[0]))
             answer = "ok"
+        elif verb == "attach":
+            self.attach(int(args[0]))
+            answer = "ok"
         else:
             answer = f"unknown request {verb}"
         (self.share / "ack" / f"{self.boots}-{n}").write_text(answer + "\n")
@@ -276,6 +292,8 @@ class Guest:
     def throttle(self, bps: int) -> None:
         """Set the total bandwidth limit of every PV disk (0 = unlimited) at run time."""
         for i in range(1, self.pv_count + 1):
+            if i in self.absent:
+                continue
             qdev = f"/machine/peripheral/pv{i}/virtio-backend" if self.bus == "blk" else f"pv{i}"
             limits = dict.fromkeys(("bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"), 0)
             self.qmp("block_set_io_throttle", {"id": qdev, "bps": bps, **limits})

@@ -214,3 +214,20 @@ def test_s6_s7_inactive_and_two_vgs(vm_image: Image, lvmove_payload: Path, keep_
         run.assert_ok(*required)
     finally:
         run.close(keep=keep_disks)
+
+
+def test_s8_missing_destination_pv(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
+    """8: crash mid-move, boot without the destination's disk: nothing is activated or changed, `lvmove
+    status` names the PV the move waits for (UUID, last device) and exits 10, `lvmove start` refuses with
+    that reason; the disk plugged in again (QMP device_add) brings the unit, which finishes the move."""
+    run = new_run("missingpv", vm_image, bus="scsi", pv_count=2, payload=lvmove_payload, tag="s8-missingpv")
+    try:
+        run.crash_phase(1, timeout=420)
+        run.guest.absent = {2}
+        run.final_phase(2, timeout=900)
+        run.assert_ok("nothing-activated", "status-exit-attention", "status-names-the-pv",
+                      "start-refuses-while-waiting", "nothing-activated-after-start", "no-failed-unit-while-waiting",
+                      "unit-started-when-disk-returned", "pvmove-finished", "unit-journal-completed",
+                      "lvs-off-source", "checksums-vg", "vgck-vg", "nothing-broken-vg")
+    finally:
+        run.close(keep=keep_disks)
