@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -84,6 +85,15 @@ def settle(found: Orphan, wait: float = SETTLE_WAIT) -> tuple[Orphan | None, lis
     return (again[0] if again else None), []
 
 
+_IN_USE = re.compile(r"\bin use\b|\bis open\b|\bopen count\b|Device or resource busy", re.IGNORECASE)
+
+
+def _in_use(problem: str) -> bool:
+    """LVM refused because the device is held open ("Logical volume vg/pvmove0 in use", "... is open",
+    EBUSY): worth another try. Not any message that merely contains "open" ("Failed to open ...")."""
+    return _IN_USE.search(problem) is not None
+
+
 def try_remove(found: Orphan, wait: float = REMOVE_WAIT) -> str:
     """Remove it; "" on success, else LVM's reason. An open device (a scan, a reader that lets go) is tried
     again for `wait` seconds; LVM itself refuses to remove an open LV."""
@@ -93,6 +103,6 @@ def try_remove(found: Orphan, wait: float = REMOVE_WAIT) -> str:
         if result.ok:
             return ""
         problem = lvm.summary(result)
-        if ("in use" not in problem and "open" not in problem) or time.monotonic() > deadline:
+        if not _in_use(problem) or time.monotonic() > deadline:
             return f"lvremove refused: {problem}"
         time.sleep(2.0)

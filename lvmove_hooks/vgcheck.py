@@ -74,7 +74,8 @@ def check(vg: str, config: Config) -> list[Finding]:
     for item in found:
         fields = journal.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
         kind = ("waiting-for-pv" if item.what == "waiting-for-pv"
-                else "stalled" if item.what == "inactive" and item.action.startswith("not") else "vg-check")
+                else "stalled" if item.what == "inactive" and item.action.startswith("not")
+                else "orphan-found" if item.what == "orphan" and item.action.startswith("not") else "vg-check")
         what = {"inactive": "inactive move", "orphan": "orphan error LV"}.get(item.what, "move")
         journal.event(kind, f"{item.ref}: {what} found when {vg} came up; {item.action}", fields)
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fakesystem import FakeSystem
 
 
@@ -48,3 +49,26 @@ def test_a_bad_vg_name_runs_nothing(fake_system: FakeSystem) -> None:
     result = fake_system.lvmove("check-vg", "../etc")
     assert result.returncode == 2 and "invalid volume group name" in result.stderr
     assert fake_system.commands() == []
+
+
+@pytest.mark.parametrize(("message", "retry"), [
+    ("Logical volume vg/pvmove0 in use. (exit status 5)", True),  # lib/activate/activate.c, held open
+    ("Logical volume vg/pvmove0 contains a filesystem in use. (exit status 5)", True),
+    ("device-mapper: remove ioctl on vg-pvmove0 failed: Device or resource busy (exit status 5)", True),
+    ("Failed to open /dev/sdb for reading (exit status 5)", False),  # "open", but nothing holds the LV
+    ("Volume group \"vg\" not found (exit status 5)", False),
+])
+def test_orphan_removal_retries_only_while_the_device_is_held(message: str, retry: bool) -> None:
+    from lvmove_hooks import orphan
+
+    assert orphan._in_use(message) is retry
+
+
+def test_a_move_waiting_for_its_missing_pv_is_reported_not_started(fake_system: FakeSystem) -> None:
+    fake_system.standard(active=False)
+    uuid = fake_system.pull_disk("/dev/sdb")
+    result = fake_system.lvmove("check-vg", "vg")
+    assert result.returncode == 0, result.stderr
+    assert f"vg/pvmove0: waiting-for-pv: waiting for PV {uuid} (last written to /dev/sdb)" in result.stdout
+    assert fake_system.started_units() == [], "no unit for a move that cannot go on"
+    assert [a[:2] for a in fake_system.argvs("lvm")] == [["lvm", "lvs"]]
