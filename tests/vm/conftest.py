@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,45 @@ OUTCOMES: dict[str, str] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: runs real LVM2 in a qemu guest (slow)")
+
+
+PREFETCH_NICE = 15  # the background builds yield the CPU to the running guest
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build what later machines need (guest images of other suites, upstream LVM trees) in the background,
+    niced, while the first machines run, so their boots find it ready. Each build holds a lock: a machine that
+    needs a tree still being built waits for it, and a failed prefetch is only logged (the machine's own
+    fixture builds again and reports the failure)."""
+    wanted: list[tuple[str, str]] = []
+    for item in session.items:
+        if item.get_closest_marker("vm") is None:
+            continue
+        param = getattr(getattr(item, "callspec", None), "params", {}).get("generation")
+        if isinstance(param, Generation):
+            wanted.append(("image", param.suite))
+            if param.lvm:
+                wanted.append(("lvm", param.lvm))
+    wanted = list(dict.fromkeys(wanted))[1:]  # the first one the first machine builds itself, at once
+    if not wanted or os.geteuid() != 0 or missing_host_tools() or os.environ.get("LVMOVE_VM_PREFETCH") == "0":
+        return
+    threading.Thread(target=_prefetch, args=(wanted,), name="vm-prefetch", daemon=True).start()
+
+
+def _prefetch(wanted: list[tuple[str, str]]) -> None:
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREFETCH_NICE)  # this thread and its children
+    for kind, name in wanted:
+        started = time.monotonic()
+        try:
+            if kind == "image":
+                build(name)
+            elif not lvmbuild.missing_host_tools():
+                lvmbuild.build(name)
+        except (HostCommandError, OSError) as exc:
+            logging.getLogger("lvmove.vm").warning("prefetch of %s %s failed (the machine retries): %s",
+                                                   kind, name, exc)
+            continue
+        logging.getLogger("lvmove.vm").info("prefetched %s %s in %.0fs", kind, name, time.monotonic() - started)
 
 
 def unavailable(reason: str) -> None:

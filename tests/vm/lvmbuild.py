@@ -14,6 +14,7 @@ The guest lays it over its own lvm2 at the start of each boot (scenarios/lib.sh,
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import logging
 import os
@@ -226,9 +227,17 @@ def logged(argv: list[str | Path], logfile: Path, *, timeout: float, cwd: Path |
 
 
 def build(name: str, *, force: bool = False) -> LvmTree:
-    """Build LVM2 `name` unless an identical tree is cached; return it."""
+    """Build LVM2 `name` unless an identical tree is cached; return it. One build per tree at a time: a second
+    caller (the VM suite's background prefetch and a machine that needs the tree) waits for the first."""
     source = find_source(name)
     tree = tree_for(source)
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / f".lvm2-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(name, source, tree, force)
+
+
+def _build_locked(name: str, source: LvmSource, tree: LvmTree, force: bool) -> LvmTree:
     if is_built(tree) and not force:
         log.info("LVM2 %s cached: %s (%s)", name, tree.directory, tree.version)
         return tree
