@@ -44,7 +44,6 @@ PACKAGES = [
     "util-linux",
     "procps",
     "python3",
-    "python3-pyudev",
     "python3-systemd",
     "python3-yaml",
 ]
