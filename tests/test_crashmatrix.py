@@ -255,3 +255,16 @@ def test_a_lost_sysrq_marker_without_the_crash_note_is_an_error(tmp_path: Path) 
     fake.guest.boot = lambda script, phase, extra_append="": setattr(fake.guest, "alive", True)  # type: ignore[method-assign]
     with pytest.raises(GuestError, match="qemu exited before"):
         cm._crash(fake, 1, "sysrq", 10)  # type: ignore[arg-type]
+
+
+def test_ci_seed_default_override_and_bad_value() -> None:
+    assert cm.ci_seed({}) == cm.CI_SEED
+    assert cm.ci_seed({"LVMOVE_CRASH_SEED": " 77 "}) == 77
+    with pytest.raises(ValueError, match="LVMOVE_CRASH_SEED"):
+        cm.ci_seed({"LVMOVE_CRASH_SEED": "soon"})
+
+
+def test_ci_sample_covers_both_values_of_mode_lvmpolld_and_bus() -> None:
+    points = cm.draw(cm.CI_POINTS, cm.CI_SEED)
+    for attr in ("mode", "lvmpolld", "bus", "method"):
+        assert len({getattr(p, attr) for p in points}) == 2, attr

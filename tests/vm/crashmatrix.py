@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import signal
 import sys
@@ -59,6 +60,8 @@ MOVE_BPS = MIB  # boot 1's copy: 40 MiB in ~40 s plus LVM's checkpoints
 AGAIN_BPS = 256 * 1024  # unit-start's boot 2: slow, so the move is still there when lvmove@ starts
 FINAL_BPS = 2 * MIB  # the final boot
 DEFAULT_GENERATION = "trixie"
+CI_POINTS = 2  # CI's sample (machine s14 of the VM suite): both modes, lvmpolld on and off, both buses
+CI_SEED = 101  # its default seed (LVMOVE_CRASH_SEED overrides it; the seed is printed either way)
 # What every point's final boot must have passed (scenarios/crashpoint.sh final_phase).
 REQUIRED = ("journal-lvmove", "no-failed-event", "lvs-off-source", "checksums-vg", "vgck-vg", "nothing-broken-vg")
 
@@ -359,6 +362,17 @@ def run_matrix(points: list[Point], ctx: Context, out: Path | None) -> list[Resu
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # unwinds through run_point's finally: no qemu is left running
+
+
+def ci_seed(env: dict[str, str] | None = None) -> int:
+    """The seed of CI's sample: $LVMOVE_CRASH_SEED when set (a whole number >= 0), else CI_SEED."""
+    text = (os.environ if env is None else env).get("LVMOVE_CRASH_SEED", "").strip()
+    if not text:
+        return CI_SEED
+    try:
+        return _seed(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"LVMOVE_CRASH_SEED: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,18 +16,19 @@ import os
 import re
 from dataclasses import dataclass
 
-MACHINES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
+MACHINES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s14")
 SUITES = ("bookworm", "trixie", "sid")
 UPSTREAM = ("2.03.39", "main")
 FULL_MATRIX = ";".join(
     [f"{suite}:all" for suite in SUITES] + [f"bookworm+{lvm}:all" for lvm in UPSTREAM]
 )
-# CI: every machine on the current stable (trixie) but s7 (stock LVM's initramfs, a comparison), and the
+# CI: every machine on the current stable (trixie) but s7 (stock LVM's initramfs, a comparison) and s8 (a disk
+# hot-added), with s14 the crash matrix's seeded 2-point sample, and the
 # no-lvmpolld machine (warm poller, kill/stop: the one that leans hardest on LVM internals) on each other
 # generation: upstream 2.03.39 and main over bookworm, and sid (systemd 262). Bookworm's own LVM runs in the
 # demo (.ci/run runs it first: crash and resume). That is what fits CI's 90 minutes from nothing cached on
 # 2 cores with a margin (images and LVM builds included); the rest runs with LVMOVE_VM_MATRIX=full.
-CI_MATRIX = "trixie:s1,s2,s3,s4,s5,s6;bookworm+2.03.39:s2;sid:s2;bookworm+main:s2"
+CI_MATRIX = "trixie:s1,s2,s3,s4,s5,s6,s14;bookworm+2.03.39:s2;sid:s2;bookworm+main:s2"
 
 
 class MatrixError(ValueError):

@@ -46,6 +46,7 @@ PACKAGES = [
     "python3",
     "python3-systemd",
     "python3-yaml",
+    "prometheus-node-exporter",  # scenario 13: the textfile collector serves lvmove's metrics
 ]
 PATH_EXCLUDES = (
     "/usr/share/doc/*",

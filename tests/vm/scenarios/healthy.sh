@@ -1,7 +1,8 @@
 #!/bin/bash
 # One boot, no crash. Scenario 9: the user's own foreground `pvmove SRC DST`: lvmove's unit appears,
 # shows progress, and there is never a second poller for the LV. Scenario 10: `lvmove status --json` and
-# `systemctl status` mid-move show the percent lvs shows. Scenario 5: a by-segment move aborted with
+# `systemctl status` mid-move show the percent lvs shows; scenario 13: Debian's prometheus-node-exporter serves
+# lvmove's textfile metrics of that move on its /metrics endpoint (loopback), then the host counter. Scenario 5: a by-segment move aborted with
 # `lvmove abort` half-way: checkpointed segments stay on the destination, the rest goes back, as it said.
 . "$SHARE/lib.sh"
 . "$SHARE/setup.sh"
@@ -10,6 +11,15 @@ begin
 install_lvmove
 setup_vg 3
 P1=$(pvdev 1) P2=$(pvdev 2) P3=$(pvdev 3)
+
+# node_exporter's /metrics, as a scraper reads it: scrape FILE (exit 1 when nothing answers)
+scrape() {
+    python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:9100/metrics", timeout=20).read().decode())' > "$1" 2>&1
+}
+for i in $(seq 1 60); do scrape "$OUT/metrics-before.txt" && break; sleep 1; done
+check s13-node-exporter-up grep -q '^node_textfile_scrape_error' "$OUT/metrics-before.txt"
+METRICS_SEEN=0
 
 # ---- 9 and 10 ----
 req throttle 2097152
@@ -34,6 +44,10 @@ while has_pvmove "$VG" && kill -0 "$upid" 2> /dev/null; do
             *) cmp_n=$((cmp_n + 1)) ;;
         esac
     fi
+    if [ "$METRICS_SEEN" = 0 ] && [ -n "$p" ] && [ "${p%%.*}" -ge 20 ] && scrape "$OUT/metrics-mid.txt"; then
+        m=$(awk -v vg="$VG" '/^lvmove_move_percent\{/ && index($0, "vg=\"" vg "\"") && $NF > 0 {print $NF}' "$OUT/metrics-mid.txt")
+        [ -n "$m" ] && METRICS_SEEN=1 && log "s13: node_exporter serves lvmove_move_percent $m (lvs: $p)"
+    fi
     sleep 0.5
 done
 log "sampled the pollers and the unit's status while the user's pvmove ran; max pollers $maxp"
@@ -48,6 +62,11 @@ wait_no_pvmove "$VG" 60
 wait_unit_inactive "$UNIT" 120
 save_unit_journal "$UNIT" s9
 check s9-unit-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
+grep '^lvmove_' "$OUT/metrics-mid.txt" 2>/dev/null | head -n 20
+check s13-metrics-served-mid-move test "$METRICS_SEEN" = 1
+scrape "$OUT/metrics-after.txt"
+check s13-move-metrics-gone-after test -z "$(grep '^lvmove_move_' "$OUT/metrics-after.txt")"
+check s13-completed-counter grep -Eq '^lvmove_moves_completed_total [1-9]' "$OUT/metrics-after.txt"
 verify_sums "$VG" lv1 lv2
 check_vgck "$VG"
 
