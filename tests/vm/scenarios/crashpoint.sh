@@ -185,6 +185,24 @@ unit_busy() { case "$(unit_state "$1")" in activating|deactivating|reloading) re
 pvmove_names() { lvs -a --readonly --noheadings -o lv_name "$VG" 2>/dev/null | tr -d ' []' | grep '^pvmove' | tr '\n' ' '; }
 journal_msgs() { journalctl -b --no-pager -o cat "MESSAGE_ID=$1" 2>/dev/null; }
 
+# The final boot's starting line: both PVs' disks there, the VG read and its LVs activated by udev's
+# autoactivation, and its per-VG check unit run once (seen: on virtio-scsi the runner starts ~20 s before
+# pvscan sees the PVs; reading then finds no VG and no pvmove LV). Logs what it waited for (or the timeout).
+wait_vg_up() {
+    local end=$((SECONDS + $1)) active
+    wait_pvdevs 2
+    while [ "$SECONDS" -lt "$end" ]; do
+        active=$(lvs --readonly --noheadings -o lv_active "$VG/lv1" "$VG/lv2" 2>/dev/null | grep -c active)
+        if [ "$active" = 2 ] && [ "$(systemctl show -p ActiveEnterTimestampMonotonic --value "$VG_UNIT" 2>/dev/null)" != 0 ] \
+            && ! unit_busy "$VG_UNIT"; then
+            log "VG $VG up: lv1 and lv2 active, $VG_UNIT ran"; return 0
+        fi
+        sleep 1
+    done
+    log "VG $VG not up after $1 s: ${active:-0}/2 LVs active; $VG_UNIT $(unit_state "$VG_UNIT")"
+    return 1
+}
+
 # No pvmove LV left and neither lvmove unit at work (or the timeout).
 wait_settled() {
     local end=$((SECONDS + $1)) left
@@ -219,9 +237,10 @@ journal_says() {
 }
 
 final_phase() {
+    wait_vg_up 240
     AT_START=$(pvmove_names)
     lvs -a --readonly -o lv_name,lv_attr,segtype,devices "$VG" > "$OUT/final-start.txt" 2>&1
-    log "final boot, at the runner's start: pvmove LVs: ${AT_START:-none}; $UNIT $(unit_state "$UNIT")"
+    log "final boot, when the VG came up: pvmove LVs: ${AT_START:-none}; $UNIT $(unit_state "$UNIT")"
     wait_settled 240
     journal_says
     check lvs-off-source test -z "$(lvs --readonly --noheadings -o devices "$VG" | grep -F "$(pvdev 1)")"
