@@ -161,7 +161,8 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
     and systemctl status show the lvs percent; 5: by-segment move aborted half-way with `lvmove abort`;
     11: LVM's own `pvmove --abort` of a move lvmove carries ends the unit cleanly; 12: LVM's finish with the
     pvmove device held open (an orphan on 2.03.31) leaves no pvmove LV once it is let go; 13: Debian's
-    prometheus-node-exporter serves the move's metrics on /metrics mid-move, not after it, then the counter."""
+    prometheus-node-exporter serves the move's metrics on /metrics mid-move, not after it, then the counter;
+    the unit's `systemd-analyze security` exposure <= 5.0 and `systemd-analyze verify` clean in the guest."""
     run = new_run("healthy", vm_image, pv_count=3, payload=lvmove_payload, tag="s5-s9-s10-healthy")
     try:
         run.final_phase(1, timeout=900)
@@ -176,6 +177,8 @@ def test_s5_s9_s10_healthy_system(vm_image: Image, lvmove_payload: Path, keep_di
             "s13-metrics-served-mid-move",
             "s13-move-metrics-gone-after",
             "s13-completed-counter",
+            "s13-security-exposure",
+            "s13-analyze-verify",
             "warm-call-starts-no-move",
             "s5-abort-rc",
             "s5-pvmove-gone",

@@ -67,6 +67,22 @@ check s13-metrics-served-mid-move test "$METRICS_SEEN" = 1
 scrape "$OUT/metrics-after.txt"
 check s13-move-metrics-gone-after test -z "$(grep '^lvmove_move_' "$OUT/metrics-after.txt")"
 check s13-completed-counter grep -Eq '^lvmove_moves_completed_total [1-9]' "$OUT/metrics-after.txt"
+# The shipped unit and rule as this systemd sees them (the unit just carried a move under its sandbox).
+systemd-analyze security --no-pager "$UNIT" > "$OUT/security.txt" 2>&1
+exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$OUT/security.txt")
+log "systemd-analyze security $UNIT: ${exposure:-no score} ($(tail -n 1 "$OUT/security.txt"))"
+check s13-security-exposure awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 5.0) }'
+systemd-analyze verify "$UNIT" "$(systemd-escape --template=lvmove-vg@.service "$VG")" > "$OUT/analyze-verify.txt" 2>&1
+cat "$OUT/analyze-verify.txt"
+check s13-analyze-verify test -z "$(grep -i lvmove "$OUT/analyze-verify.txt")"
+rules=$(ls /usr/lib/udev/rules.d/*lvmove*.rules /lib/udev/rules.d/*lvmove*.rules 2>/dev/null | head -n 1)
+if udevadm verify --help > /dev/null 2>&1; then   # systemd >= 253
+    udevadm verify --resolve-names=never "$rules" > "$OUT/udevadm-verify.txt" 2>&1
+    check s13-udevadm-verify test "$?" = 0
+    cat "$OUT/udevadm-verify.txt"
+else
+    log "udevadm verify: not in this systemd ($(udevadm --version)); $rules not verified here"
+fi
 verify_sums "$VG" lv1 lv2
 check_vgck "$VG"
 
