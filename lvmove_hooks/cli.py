@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lvmove_hooks import __version__, carry, config, dm, journal, lvm, pause, statefile, status, units
+from lvmove_hooks import __version__, carry, config, dm, journal, lvm, pause, recopy, statefile, status, units
 from lvmove_hooks.ending import placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
@@ -280,16 +280,19 @@ def cmd_move(args: argparse.Namespace) -> int:
         if not os.path.exists(path.split(":", 1)[0]):
             raise BadInput(f"{path.split(':', 1)[0]} does not exist", hint="check the device name with 'pvs'")
     cfg = config.load()  # a broken config fails here, before LVM changes anything
-    vg = lvm.vg_of_pv(source)
+    volumes = lvm.report()
+    vg = lvm.vg_of_pv(source, volumes)
+    bound = _recopy_bound(cfg, recopy.pieces_on(volumes, source, args.lv), args.atomic)
     blocked = carry.blockers(vg, cfg)
     if blocked:
         # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
         print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
               "LVM's own poller carries it", file=sys.stderr)
         lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic,
-                                       alloc=args.alloc)
+                                       alloc=args.alloc, setting=bound.setting)
     else:
-        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, alloc=args.alloc)
+        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, alloc=args.alloc,
+                       setting=bound.setting)
     try:
         move = match(source, lvm.moves([vg] if vg else ()))
     except NoSuchMove:
@@ -307,6 +310,21 @@ def cmd_move(args: argparse.Namespace) -> int:
         return watch([move.ref.instance], interval=2.0)
     print(f"watch it with: lvmove watch {move.ref}")
     return int(Exit.OK)
+
+
+def _recopy_bound(cfg: config.Config, pieces: list[int], atomic: bool) -> recopy.Bound:
+    """How `lvmove move` bounds what a crash makes the new move copy again (recopy.py); says when it cannot."""
+    at_once = sum(pieces) if atomic else max(pieces, default=0)  # what one mirror copies
+    if not cfg.max_recopy or at_once <= cfg.max_recopy * recopy.MIB:
+        return recopy.Bound()  # nothing to split: no lvmconfig call
+    bound = recopy.decide(max_recopy_mib=cfg.max_recopy, pieces=pieces, atomic=atomic,
+                          lvm_value=lvm.max_segment_setting())
+    if bound.note:
+        print(f"lvmove: note: {bound.note}", file=sys.stderr)
+    elif bound.setting:
+        print(f"lvmove: pieces of at most {human_bytes(cfg.max_recopy * recopy.MIB)} (max_recopy), each "
+              f"checkpointed: a crash copies at most that again ({bound.setting})")
+    return bound
 
 
 # ---- watch ------------------------------------------------------------------------------------------------

@@ -13,6 +13,10 @@ from lvmove_hooks.names import name_problem
 
 DEFAULT_PATH = Path("/etc/lvmove/lvmove.yaml")
 DEFAULT_METRICS_DIR = "/var/lib/prometheus/node-exporter"  # Debian's prometheus-node-exporter textfile dir
+DEFAULT_MAX_RECOPY_MIB = 1024  # 1 GiB
+MAX_RECOPY_LIMIT_MIB = 1 << 30  # 1 PiB: beyond any PV
+_SIZE_UNITS = {"": 1, "m": 1, "mb": 1, "mib": 1, "g": 1 << 10, "gb": 1 << 10, "gib": 1 << 10,
+               "t": 1 << 20, "tb": 1 << 20, "tib": 1 << 20}  # binary, as LVM reads sizes; "" = MiB
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Config:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     metrics_dir: str = DEFAULT_METRICS_DIR  # "" = no metrics
+    max_recopy: int = DEFAULT_MAX_RECOPY_MIB  # MiB a crash may make a new move copy again; 0 = no bound
     path: str = field(default="(defaults)", compare=False)
 
     def wants_vg(self, vg: str) -> bool:
@@ -44,6 +49,7 @@ _FORMS = {
     "include": "a list of VG names, e.g. [vg0, data-vg]",
     "exclude": "a list of VG names, e.g. [scratch]",
     "metrics_dir": "an absolute directory path, or false (no metrics)",
+    "max_recopy": "a size in MiB or with a unit (512M, 1G, 2T), or false (no bound)",
 }
 
 
@@ -99,6 +105,11 @@ def _check(where: str, key: str, value: Any) -> Any:
         if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
             raise bad()
         return value
+    if key == "max_recopy":
+        mib = parse_size_mib(value)
+        if mib is None:
+            raise bad()
+        return mib
     if key in ("poll_interval", "progress_interval"):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3600:
             raise bad()
@@ -110,3 +121,29 @@ def _check(where: str, key: str, value: Any) -> Any:
         if problem:
             raise BadConfig(f"{where}: {key}: {vg!r} is not a VG name: {problem}")
     return tuple(value)
+
+
+def parse_size_mib(value: Any) -> int | None:
+    """A size as lvmove.yaml takes it, in whole MiB: an integer (MiB), a string with a binary unit (512M, 1G,
+    1.5T; MiB/GiB/TiB and MB/GB/TB read as binary too, as LVM does), or false/0 for none. None: not a size."""
+    if value is False or value == 0:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number: float = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+        unit = text[len(digits):].strip() if digits else ""
+        if unit not in _SIZE_UNITS or not digits:
+            return None
+        try:
+            number = float(digits) * _SIZE_UNITS[unit]
+        except ValueError:
+            return None
+    else:
+        return None
+    if not 1 <= number <= MAX_RECOPY_LIMIT_MIB and number != 0:
+        return None
+    return int(number)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import dm, lvmpoller, runner
+from lvmove_hooks import dm, lvmpoller, recopy, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, MissingPv, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
@@ -192,15 +192,17 @@ SETUP_WAIT = 600.0
 
 
 def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool,
-               alloc: str | None = None) -> str:
+               alloc: str | None = None, setting: str = "") -> str:
     """Let LVM's own pvmove set the move up, then hand the polling to lvmove's unit.
 
     pvmove runs in the foreground without lvmpolld, with an interval of "+86400" (the "+" makes LVM sleep
     before its first check): it creates pvmoveN, commits, and goes to sleep; lvmove then interrupts that
-    sleep with SIGINT (LVM's safe point), leaving the move in flight for the unit. Returns what pvmove
-    printed.
+    sleep with SIGINT (LVM's safe point), leaving the move in flight for the unit. `setting`: one more
+    lvm.conf setting for it (LVM reads `--config` as one string, settings separated by a space). Returns what
+    pvmove printed.
     """
-    argv = [LVM, "pvmove", "--config", "global/use_lvmpolld=0", "-i", "+86400", *(["--alloc", alloc] if alloc else [])]
+    argv = [LVM, "pvmove", "--config", " ".join(filter(None, ["global/use_lvmpolld=0", setting])), "-i", "+86400",
+            *(["--alloc", alloc] if alloc else [])]
     if atomic:
         argv.append("--atomic")
     if lv:
@@ -224,21 +226,30 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     return text
 
 
-def vg_of_pv(pv: str) -> str | None:
-    """The VG whose LVs have extents on `pv` (by real path), from one report; None if none has."""
+def vg_of_pv(pv: str, volumes: list[LogicalVolume] | None = None) -> str | None:
+    """The VG whose LVs have extents on `pv` (by real path), from one report (`volumes`, else read now)."""
     real = os.path.realpath(pv)
-    for lv in report():
+    for lv in report() if volumes is None else volumes:
         for seg in lv.segments:
             if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices):
                 return lv.vg
     return None
 
 
+def max_segment_setting() -> int | None:
+    """LVM's allocation/pvmove_max_segment_size_mb in effect (0: no limit); None where this LVM has no such
+    setting (before 2.03.36: lvmconfig refuses the name)."""
+    result = runner.run([LVM, "lvmconfig", "--type", "full", recopy.SETTING], check=False)
+    value = result.stdout.strip().rpartition("=")[2] if result.ok else ""
+    return int(value) if value.isdigit() else None
+
+
 def start_move_with_lvm_poller(source: str, dests: Sequence[str], *, lv: str | None, atomic: bool,
-                               alloc: str | None = None) -> None:
+                               alloc: str | None = None, setting: str = "") -> None:
     """A new move that LVM's own background polling carries (lvmpolld, or LVM's forked poller), as a plain
-    `pvmove -b` does: for when lvmove's unit would not run."""
-    argv = [LVM, "pvmove", "-b", *(["--alloc", alloc] if alloc else []), *(["--atomic"] if atomic else []),
+    `pvmove -b` does: for when lvmove's unit would not run. `setting`: one more lvm.conf setting for it."""
+    argv = [LVM, "pvmove", "-b", *(["--config", setting] if setting else []), *(["--alloc", alloc] if alloc else []),
+            *(["--atomic"] if atomic else []),
             *(["-n", lv] if lv else []), source, *dests]
     result = runner.run(argv, mutating=True, check=False)
     if not result.ok:

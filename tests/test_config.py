@@ -34,6 +34,9 @@ def test_empty_file_is_defaults() -> None:
         ("exclude: ['bad name']\n", "is not a VG name"),
         ("- a\n- b\n", "mapping"),
         ("a: [\n", "not valid YAML"),
+        ("max_recopy: 1K\n", "a size in MiB or with a unit"),
+        ("max_recopy: -1\n", "a size in MiB or with a unit"),
+        ("max_recopy: lots\n", "a size in MiB or with a unit"),
     ],
 )
 def test_errors_name_file_key_and_form(tmp_path: Path, text: str, needle: str) -> None:
@@ -43,3 +46,14 @@ def test_errors_name_file_key_and_form(tmp_path: Path, text: str, needle: str) -
         load(path)
     message = str(info.value)
     assert str(path) in message and needle in message
+
+
+@pytest.mark.parametrize(("value", "mib"), [
+    ("1G", 1024), ("512M", 512), ("512", 512), ("2 GiB", 2048), ("1.5t", 1572864), ("false", 0), ("0", 0),
+])
+def test_max_recopy_takes_sizes_as_lvm_writes_them(value: str, mib: int) -> None:
+    assert parse(f"max_recopy: {value}\n", "f.yaml").max_recopy == mib
+
+
+def test_max_recopy_defaults_to_1_gib() -> None:
+    assert Config().max_recopy == 1024

@@ -444,6 +444,84 @@ def test_move_of_a_pe_range_is_matched_by_its_pv(fake_system: FakeSystem, pv_pat
     assert pvmove[-2:] == ["/dev/sda:0-3", "/dev/sdb"]
 
 
+def vg_with_large_segment(fake: FakeSystem) -> None:
+    """vg: "big", one 64 MiB segment (16 extents of 4 MiB) on /dev/sda, and "small", 8 MiB on /dev/sda."""
+    fake.vg("vg")
+    fake.lv("vg", "big", [("/dev/sda", 0, 16)])
+    fake.lv("vg", "small", [("/dev/sda", 16, 2)])
+
+
+@pytest.mark.lvm_versions("2.03.39", "main")
+def test_move_bounds_the_recopy_on_lvm_with_the_setting(fake_system: FakeSystem, pv_paths_exist: None,
+                                                       capsys: Capsys) -> None:
+    """LVM >= 2.03.36: `lvmove move` passes allocation/pvmove_max_segment_size_mb=max_recopy in pvmove's one
+    --config string, and LVM splits the 64 MiB segment into checkpointed pieces of 16 MiB."""
+    vg_with_large_segment(fake_system)
+    fake_system.config("max_recopy: 16M\n")
+    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[2:4] == ["--config", "global/use_lvmpolld=0 allocation/pvmove_max_segment_size_mb=16"]
+    assert "pieces of at most 16.0 MiB (max_recopy)" in out
+    move = fake_system.lv_state("vg", "pvmove0")
+    assert move is not None
+    assert [p["size_pe"] for p in move["pieces"]] == [4, 4, 4, 4, 2]
+    assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
+
+
+@pytest.mark.lvm_versions("2.03.39")
+@pytest.mark.parametrize(("config", "lvm_conf", "expect"), [
+    ("max_recopy: false\n", 0, "global/use_lvmpolld=0"),  # no bound asked for
+    ("max_recopy: 1G\n", 0, "global/use_lvmpolld=0"),  # no segment is larger: LVM is not even asked
+    ("max_recopy: 32M\n", 8, "global/use_lvmpolld=0"),  # lvm.conf already bounds it more tightly
+    ("max_recopy: 32M\n", 64, "global/use_lvmpolld=0 allocation/pvmove_max_segment_size_mb=32"),
+])
+def test_move_sets_the_bound_only_where_it_changes_something(fake_system: FakeSystem, pv_paths_exist: None,
+                                                             capsys: Capsys, config: str, lvm_conf: int,
+                                                             expect: str) -> None:
+    vg_with_large_segment(fake_system)
+    fake_system.config(config)
+    with fake_system.edit() as state:
+        state["pvmove_max_segment_size_mb"] = lvm_conf
+    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
+    assert code == 0, capsys.readouterr().err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[2:4] == ["--config", expect]
+
+
+@pytest.mark.lvm_versions("2.03.16", "2.03.31", only=True)
+def test_move_on_older_lvm_says_the_recopy_is_not_bounded(fake_system: FakeSystem, pv_paths_exist: None,
+                                                         capsys: Capsys) -> None:
+    """Before 2.03.36 lvmconfig does not know the setting: the move is set up as always, with a note."""
+    vg_with_large_segment(fake_system)
+    fake_system.config("max_recopy: 16M\n")
+    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[2:4] == ["--config", "global/use_lvmpolld=0"]
+    assert "carried by lvmove@vg-pvmove0.service" in out
+    assert "no allocation/pvmove_max_segment_size_mb (LVM 2.03.36 and later)" in err
+    assert "up to 64.0 MiB (max_recopy is 16.0 MiB)" in err
+    move = fake_system.lv_state("vg", "pvmove0")
+    assert move is not None and [p["size_pe"] for p in move["pieces"]] == [16, 2]
+
+
+@pytest.mark.lvm_versions("2.03.39")
+def test_atomic_move_is_never_split_and_says_so(fake_system: FakeSystem, pv_paths_exist: None,
+                                               capsys: Capsys) -> None:
+    vg_with_large_segment(fake_system)
+    fake_system.config("max_recopy: 16M\n")
+    code = cli.main(["move", "--atomic", "/dev/sda", "/dev/sdb"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (pvmove,) = fake_system.argvs("lvm", "pvmove")
+    assert pvmove[2:4] == ["--config", "global/use_lvmpolld=0"]
+    assert "an --atomic move is one mirror: a crash makes it copy all 72.0 MiB again" in err
+    assert "(atomic), carried by lvmove@vg-pvmove0.service" in out
+
+
 def test_move_in_an_excluded_vg_is_left_to_lvms_own_poller(fake_system: FakeSystem, pv_paths_exist: None,
                                                           capsys: Capsys) -> None:
     """The unit would say "nothing to do" for an excluded VG: pvmove's own polling is never interrupted."""

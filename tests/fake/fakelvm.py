@@ -233,11 +233,29 @@ def _free_pe(vgdata: State, pv: str) -> int:
     return end
 
 
+def split_segments(data: State, source: str, lv: str | None, max_pe: int) -> None:
+    """LVM >= 2.03.36 with allocation/pvmove_max_segment_size_mb: each LV segment on `source` longer than
+    `max_pe` extents is split into pieces of at most that (lv_split_segment before the pvmove LV is built)."""
+    for moved in data["lvs"]:
+        if moved.get("pvmove") or (lv and moved["name"] != lv):
+            continue
+        segments: list[State] = []
+        for seg in moved["segments"]:
+            (dev, pe), n = seg["devices"][0], seg["size_pe"]
+            if len(seg["devices"]) != 1 or dev != source or n <= max_pe:
+                segments.append(seg)
+                continue
+            segments += [{"size_pe": min(max_pe, n - k), "devices": [[dev, pe + k]]} for k in range(0, n, max_pe)]
+        moved["segments"] = segments
+
+
 def create_move(state: State, vg: str, source: str, dests: list[str] | None = None, *, lv: str | None = None,
                 atomic: bool = False, active: bool = True, checkpointed: int = 0, rate_pe: float = 20.0,
-                copied_pe: float = 0.0) -> State:
+                copied_pe: float = 0.0, max_segment_mib: int = 0) -> State:
     """What `pvmove -b SRC [DST]` leaves behind: pvmoveN, its pieces, LOCKED LVs mapped onto it."""
     data = state["vgs"][vg]
+    if max_segment_mib and not atomic:
+        split_segments(data, source, lv, max(1, max_segment_mib * 1024 * 1024 // data["extent_size"]))
     dests = dests or [p for p in data["pvs"] if p != source][:1]
     if not dests:
         raise ValueError("no destination PV")

@@ -8,6 +8,7 @@ passed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,20 @@ def test_s14_crash_matrix_sample(generation: Generation, vm_image: Image, lvm_ov
     table = crashmatrix.render_table(results, seed=seed, generation=generation.name)
     print(table)
     assert all(r.passed for r in results), table
+
+
+def test_s15_bounded_recopy(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
+    """Bounded re-copy (issue 12): a 64 MiB one-segment LV moved by `lvmove move` with `max_recopy: 16M`,
+    crashed at >= 60 %; the resumed mirror's regions after the reboot: at most 16 MiB on LVM >= 2.03.36 (its
+    pvmove_max_segment_size_mb), the whole segment before that, as `lvmove move` said."""
+    run = new_run("recopy", vm_image, pv_count=2, payload=lvmove_payload, tag="s15-bounded-recopy")
+    try:
+        run.crash_phase(1, timeout=600)
+        run.guest.boot_bps = 512 * 1024
+        run.final_phase(2, timeout=900)
+        version = tuple(int(x) for x in re.findall(r"\d+", run.lvm_version())[:3])
+        bounded = ("recopy-bounded", "recopy-pieces") if version >= (2, 3, 36) else ("recopy-note",)
+        run.assert_ok("lvmove-move", "recopy-measured", *bounded, "unit-completed", "checksums-vg", "vgck-vg",
+                      "nothing-broken-vg")
+    finally:
+        run.close(keep=keep_disks)

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Machine s15, bounded re-copy after a crash (issue 12): one LV of 64 MiB in one segment is moved with
+# `lvmove move` under `max_recopy: 16M`, and the machine is crashed at >= 60 % of the move. After the reboot
+# the kernel's own counts of the resumed mirror (regions x region size of its mirror line) say how much is
+# copied again. LVM >= 2.03.36: LVM split the segment into pieces of 16 MiB, each checkpointed: at most
+# 16 MiB. Older LVM has no such setting: the whole segment again, which `lvmove move` said beforehand.
+. "$SHARE/lib.sh"
+UNIT=$(unit_of "$VG/pvmove0")
+PVMOVE_DM=$(dm_name "$VG" pvmove0)
+BOUND_MIB=16
+LV_MIB=64
+
+# The running mirror of pvmove0: M_LINE (its line in the table, 0: none), M_LINES, M_IN/M_ALL (regions in
+# sync / all), M_REGION (region size in bytes, from the table). Returns 1 without the device.
+mirror_regions() {
+    local status table n=0 f
+    M_LINE=0 M_LINES=0 M_IN=0 M_ALL=0 M_REGION=0
+    status=$(dmsetup status "$PVMOVE_DM" 2>/dev/null) && [ -n "$status" ] || return 1
+    table=$(dmsetup table "$PVMOVE_DM" 2>/dev/null) || return 1
+    while read -r -a f; do
+        n=$((n + 1))
+        if [ "${f[2]:-}" = mirror ] && [ "$M_LINE" = 0 ]; then
+            r=${f[$((4 + f[3]))]}
+            M_LINE=$n M_IN=${r%/*} M_ALL=${r#*/}
+        fi
+    done <<< "$status"
+    M_LINES=$n
+    [ "$M_LINE" = 0 ] && return 0
+    read -r -a f <<< "$(sed -n "${M_LINE}p" <<< "$table")"   # start len mirror core <#args> <region sectors> ...
+    M_REGION=$(( f[5] * 512 ))
+}
+has_setting() { lvmconfig --type full allocation/pvmove_max_segment_size_mb > /dev/null 2>&1; }
+
+phase1() {
+    install_lvmove
+    wait_pvdevs 2
+    P1=$(pvdev 1) P2=$(pvdev 2)
+    cmd wipefs -q -a "$P1" "$P2"
+    cmd pvcreate -q -y "$P1" "$P2" || die pvcreate
+    cmd vgcreate -q "$VG" "$P1" "$P2" || die vgcreate
+    cmd lvcreate -q -y -n big -L "${LV_MIB}M" "$VG" "$P1" || die lvcreate
+    fill_lvs "$VG" big
+    mkdir -p /etc/lvmove
+    echo "max_recopy: ${BOUND_MIB}M" > /etc/lvmove/lvmove.yaml
+    req throttle 2097152
+    lvmove move "$P1" "$P2" > "$OUT/move.txt" 2>&1
+    check lvmove-move test "$?" = 0
+    cat "$OUT/move.txt"
+    lvs -a --segments --readonly -o lv_name,seg_size,segtype,devices "$VG" > "$OUT/segments-mid.txt" 2>&1
+    cat "$OUT/segments-mid.txt"
+    wait_percent "$VG" pvmove0 60 240 || die "the move did not reach 60 %"
+    mirror_regions
+    echo "$(lvs_percent "$VG" pvmove0)% of the move; mirror line $M_LINE/$M_LINES at $M_IN/$M_ALL regions of $M_REGION B" \
+        > "$OUT/at-crash.txt"
+    log "crash at: $(cat "$OUT/at-crash.txt")"
+    mark READY-TO-CRASH
+    sleep 600
+    exit 1
+}
+
+phase2() {
+    local end=$((SECONDS + 240)) bytes
+    while [ "$SECONDS" -lt "$end" ]; do
+        mirror_regions && [ "$M_LINE" != 0 ] && [ "$M_REGION" != 0 ] && break
+        sleep 0.3
+    done
+    [ "$M_LINE" != 0 ] || die "no running mirror of $VG/pvmove0 after the reboot"
+    bytes=$(( M_ALL * M_REGION ))
+    echo "resumed mirror: line $M_LINE/$M_LINES, $M_IN/$M_ALL regions of $M_REGION B: $((bytes / 1048576)) MiB copied again" \
+        > "$OUT/recopy.txt"
+    log "$(cat "$OUT/recopy.txt") (crashed at: $(cat "$OUT/at-crash.txt"))"
+    check_pass recopy-measured "$((bytes / 1048576)) MiB"
+    if has_setting; then
+        check recopy-bounded test "$bytes" -le $((BOUND_MIB * 1048576))
+        check recopy-pieces test "$M_LINES" -ge $((LV_MIB / BOUND_MIB))
+    else
+        log "this LVM has no allocation/pvmove_max_segment_size_mb: the segment in flight is copied again in full"
+        check recopy-note grep -q "no allocation/pvmove_max_segment_size_mb" "$OUT/move.txt"
+    fi
+    req throttle 0
+    wait_no_pvmove "$VG" 240
+    wait_unit_inactive "$UNIT" 120
+    journalctl -b --no-pager -o short-monotonic -u 'lvmove@*' > "$OUT/journal-lvmove.txt" 2>&1
+    check unit-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
+    verify_sums "$VG" big
+    check_vgck "$VG"
+    check_nothing_broken "$VG"
+}
+
+begin
+case "$PHASE" in
+    1) phase1 ;;
+    2) phase2 ;;
+esac
+exit 0
