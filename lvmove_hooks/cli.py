@@ -322,7 +322,7 @@ def _recopy_bound(cfg: config.Config, pieces: list[int], atomic: bool) -> recopy
     if bound.note:
         print(f"lvmove: note: {bound.note}", file=sys.stderr)
     elif bound.setting:
-        print(f"lvmove: pieces of at most {human_bytes(cfg.max_recopy * recopy.MIB)} (max_recopy), each "
+        print(f"pieces of at most {human_bytes(cfg.max_recopy * recopy.MIB)} (max_recopy), each "
               f"checkpointed: a crash copies at most that again ({bound.setting})")
     return bound
 
