@@ -3,7 +3,8 @@ VG comes up, find what no device of its own announces and no other trigger sees:
 
 - a move whose pvmove LV stayed inactive (its LVs kept out of autoactivation, `--setautoactivation n`,
   `auto_activation_volume_list`): resumed by starting its lvmove@ unit when `auto_resume` and
-  `activate_inactive` allow it, else reported as stalled with the command that resumes it;
+  `activate_inactive` allow it, else reported as stalled with the command that resumes it; a paused one
+  (`lvmove pause`) is only reported;
 - an orphan error `pvmoveN` (hidden and without a device on 2.03.16): handed to its lvmove@ unit, which
   removes it through LVM when that is unambiguous (orphan.py).
 
@@ -17,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from lvmove_hooks import journal, lvm, orphan, procscan, units
+from lvmove_hooks import journal, lvm, orphan, pause, procscan, units
 from lvmove_hooks.config import Config
 from lvmove_hooks.model import find_moves
 from lvmove_hooks.names import LvRef
@@ -31,7 +32,7 @@ ACTIVATION_WAIT = 120.0  # seconds to let LVM's activation of the VG end before 
 class Finding:
     ref: LvRef
     uuid: str
-    what: str  # "inactive", "orphan" or "waiting-for-pv"
+    what: str  # "inactive", "paused", "orphan" or "waiting-for-pv"
     action: str  # what was done, or what the admin should run
 
 
@@ -57,6 +58,9 @@ def check(vg: str, config: Config) -> list[Finding]:
             continue
         if move.active:
             continue  # its device is there: the udev rule or the generator started its unit
+        if pause.paused_uuid(move.ref.instance) == move.uuid:
+            found.append(Finding(move.ref, move.uuid, "paused", f"left until lvmove resume {move.ref}"))
+            continue
         if config.auto_resume and config.activate_inactive:
             units.start(move.ref.unit)
             found.append(Finding(move.ref, move.uuid, "inactive", f"started {move.ref.unit}"))
@@ -76,6 +80,7 @@ def check(vg: str, config: Config) -> list[Finding]:
         kind = ("waiting-for-pv" if item.what == "waiting-for-pv"
                 else "stalled" if item.what == "inactive" and item.action.startswith("not")
                 else "orphan-found" if item.what == "orphan" and item.action.startswith("not") else "vg-check")
-        what = {"inactive": "inactive move", "orphan": "orphan error LV"}.get(item.what, "move")
+        what = {"inactive": "inactive move", "paused": "paused inactive move", "orphan": "orphan error LV"}.get(
+            item.what, "move")
         journal.event(kind, f"{item.ref}: {what} found when {vg} came up; {item.action}", fields)
     return found

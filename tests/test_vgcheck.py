@@ -17,6 +17,16 @@ def test_an_inactive_move_is_resumed_through_its_unit(fake_system: FakeSystem) -
     assert [a[:2] for a in fake_system.argvs("lvm")] == [["lvm", "lvs"]]  # one report, no change
 
 
+def test_a_paused_inactive_move_is_reported_not_started(fake_system: FakeSystem) -> None:
+    fake_system.standard(active=False)
+    assert fake_system.lvmove("pause", "vg/pvmove0").returncode == 0
+    before = len(fake_system.started_units())
+    result = fake_system.lvmove("check-vg", "vg")
+    assert result.returncode == 0, result.stderr
+    assert "vg/pvmove0: paused: left until lvmove resume vg/pvmove0" in result.stdout, result.stdout
+    assert len(fake_system.started_units()) == before
+
+
 def test_policy_off_reports_the_stalled_move_with_the_command(fake_system: FakeSystem) -> None:
     fake_system.standard(active=False)
     fake_system.config("activate_inactive: false\n")
