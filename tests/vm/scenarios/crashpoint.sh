@@ -189,10 +189,11 @@ journal_msgs() { journalctl -b --no-pager -o cat "MESSAGE_ID=$1" 2>/dev/null; }
 # autoactivation, and its per-VG check unit run once (seen: on virtio-scsi the runner starts ~20 s before
 # pvscan sees the PVs; reading then finds no VG and no pvmove LV). Logs what it waited for (or the timeout).
 wait_vg_up() {
-    local end=$((SECONDS + $1)) active
+    local end=$((SECONDS + $1)) active lv
     wait_pvdevs 2
     while [ "$SECONDS" -lt "$end" ]; do
-        active=$(lvs --readonly --noheadings -o lv_active "$VG/lv1" "$VG/lv2" 2>/dev/null | grep -c active)
+        active=0   # their dm devices (lvs --readonly reports lv_active "unknown")
+        for lv in lv1 lv2; do [ -e "/dev/mapper/$(dm_name "$VG" "$lv")" ] && active=$((active + 1)); done
         if [ "$active" = 2 ] && [ "$(systemctl show -p ActiveEnterTimestampMonotonic --value "$VG_UNIT" 2>/dev/null)" != 0 ] \
             && ! unit_busy "$VG_UNIT"; then
             log "VG $VG up: lv1 and lv2 active, $VG_UNIT ran"; return 0
