@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 
-MACHINES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s14", "s15")
+MACHINES = ("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s14", "s15", "s16")
 SUITES = ("bookworm", "trixie", "sid")
 UPSTREAM = ("2.03.39", "main")
 FULL_MATRIX = ";".join(

@@ -272,3 +272,26 @@ def test_s15_bounded_recopy(vm_image: Image, lvmove_payload: Path, keep_disks: b
                       "nothing-broken-vg")
     finally:
         run.close(keep=keep_disks)
+
+
+def test_s16_admin_excluded_range_pause_noautoactivation(vm_image: Image, lvmove_payload: Path,
+                                                         keep_disks: bool) -> None:
+    """Issue 10 on real LVM: `lvmove move` into an excluded VG is left to LVM's poller (no unit); `lvmove move
+    SRC:PE-range --wait` moves only that range; `lvmove pause` holds against a uevent and a daemon-reload, then
+    `lvmove resume` finishes; a move whose LVs are kept out of autoactivation, crashed, is found by the VG check
+    after the reboot and finished by policy."""
+    run = new_run("admin", vm_image, pv_count=4, payload=lvmove_payload, tag="s16-admin")
+    try:
+        run.crash_phase(1, timeout=900)
+        run.guest.boot_bps = MIB
+        run.final_phase(2, timeout=900)
+        run.assert_ok(
+            "s16a-move-rc", "s16a-says-lvm-carries", "s16a-finished", "s16a-unit-never-started", "s16a-off-source",
+            "s16b-move-rc", "s16b-carried", "s16b-unit-completed", "s16b-range-only", "s16b-range-freed",
+            "s16c-move-rc", "s16c-pause-rc", "s16c-unit-stopped", "s16c-held-after-uevent-and-reload",
+            "s16c-still-moving", "s16c-status-says-paused", "s16c-resume-rc", "s16c-completed", "s16c-off-source",
+            "s16e-move-rc", "s16e-vg-check-found-it", "s16e-started-inactive", "s16e-completed", "s16e-off-source",
+            "checksums-vg", "vgck-vg", "nothing-broken-vg",
+        )
+    finally:
+        run.close(keep=keep_disks)
