@@ -239,7 +239,7 @@ def vg_of_pv(pv: str, volumes: list[LogicalVolume] | None = None) -> str | None:
 def max_segment_setting() -> int | None:
     """LVM's allocation/pvmove_max_segment_size_mb in effect (0: no limit); None where this LVM has no such
     setting (before 2.03.36: lvmconfig refuses the name)."""
-    result = runner.run([LVM, "lvmconfig", "--type", "full", recopy.SETTING], check=False)
+    result = runner.run([LVM, "lvmconfig", "--type", "full", recopy.SETTING], check=False, probe=True)
     value = result.stdout.strip().rpartition("=")[2] if result.ok else ""
     return int(value) if value.isdigit() else None
 

@@ -73,8 +73,10 @@ def run(
     mutating: bool = False,
     check: bool = True,
     env: Mapping[str, str] | None = None,
+    probe: bool = False,
 ) -> Result:
-    """Run argv to completion and return its output; raise CommandFailed if `check` and it failed."""
+    """Run argv to completion and return its output; raise CommandFailed if `check` and it failed. `probe`: a
+    failure is an answer (does this LVM know a setting?), logged at debug level, not as a warning."""
     args = tuple(argv)
     limit = timeout if timeout is not None else (MUTATE_TIMEOUT if mutating else QUERY_TIMEOUT)
     log.debug("run: %s", shlex.join(args))
@@ -88,8 +90,8 @@ def run(
     if result.ok:
         log.debug("ok in %.2fs: %s", result.seconds, shlex.join(args))
     else:
-        log.warning("failed (%d) in %.2fs: %s: %s", result.returncode, result.seconds, shlex.join(args),
-                    result.summary())
+        log.log(logging.DEBUG if probe else logging.WARNING, "failed (%d) in %.2fs: %s: %s", result.returncode,
+                result.seconds, shlex.join(args), result.summary())
     if check and not result.ok:
         raise CommandFailed(f"{shlex.join(args)} failed: {result.summary()}")
     return result

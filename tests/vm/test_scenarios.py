@@ -268,7 +268,7 @@ def test_s15_bounded_recopy(vm_image: Image, lvmove_payload: Path, keep_disks: b
         run.final_phase(2, timeout=900)
         version = tuple(int(x) for x in re.findall(r"\d+", run.lvm_version())[:3])
         bounded = ("recopy-bounded", "recopy-pieces") if version >= (2, 3, 36) else ("recopy-note",)
-        run.assert_ok("lvmove-move", "recopy-measured", *bounded, "unit-completed", "checksums-vg", "vgck-vg",
+        run.assert_ok("lvmove-move", "recopy-measured", *bounded, "lvs-off-source", "checksums-vg", "vgck-vg",
                       "nothing-broken-vg")
     finally:
         run.close(keep=keep_disks)
