@@ -243,6 +243,8 @@ def cmd_check_vg(args: argparse.Namespace) -> int:
     need_root("check-vg")
     statefile.set_flag(statefile.VG_CHECKED_FLAG, vg, subdir=True)  # the udev rule starts no more checks of it
     found = vgcheck.check(vg, config.load())
+    if journal.under_systemd() and found:
+        return int(Exit.OK)  # each finding is in the journal once already, with its MESSAGE_ID
     for item in found:
         print(f"{item.ref}: {item.what}: {item.action}")
     if not found:

@@ -27,6 +27,18 @@ def test_a_paused_inactive_move_is_reported_not_started(fake_system: FakeSystem)
     assert len(fake_system.started_units()) == before
 
 
+def test_under_systemd_each_finding_reaches_the_journal_once(fake_system: FakeSystem) -> None:
+    """In lvmove-vg@.service stdout is the journal too: the finding is the event's line, not printed again
+    (seen on trixie: "inactive: started lvmove@..." twice)."""
+    fake_system.standard(active=False)
+    result = fake_system.lvmove("check-vg", "vg", env={"INVOCATION_ID": "0123456789abcdef"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len([line for line in lines if "vg/pvmove0" in line]) == 1, lines
+    assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
+
+
 def test_policy_off_reports_the_stalled_move_with_the_command(fake_system: FakeSystem) -> None:
     fake_system.standard(active=False)
     fake_system.config("activate_inactive: false\n")
