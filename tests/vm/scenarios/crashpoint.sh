@@ -17,22 +17,6 @@ MSG_ORPHAN_REMOVED=6f0d1c5be2a44f4c9d7e8a31b5c2f9e0
 MSG_ORPHAN_FOUND=c3a9e27f41d84b0a8f6e1d2c7b5a4e93
 WAIT=300   # seconds a crash point waits for its moment
 
-# The running mirror of pvmove0 as the kernel shows it: M_LINE (1-based status line of the mirror = the
-# segment being copied; 0: no line is a mirror), M_LINES (segments), M_IN/M_ALL (regions in sync / all).
-# Returns 1 when the device is not there. No fork but dmsetup: the checkpoint window is short.
-mirror_state() {
-    local out n=0 f r
-    M_LINE=0 M_LINES=0 M_IN=0 M_ALL=0
-    out=$(dmsetup status "$PVMOVE_DM" 2>/dev/null) && [ -n "$out" ] || return 1
-    while read -r -a f; do
-        n=$((n + 1))
-        if [ "${f[2]:-}" = mirror ] && [ "$M_LINE" = 0 ]; then
-            r=${f[$((4 + f[3]))]}
-            M_LINE=$n M_IN=${r%/*} M_ALL=${r#*/}
-        fi
-    done <<< "$out"
-    M_LINES=$n
-}
 mirror_desc() {
     if ! mirror_state; then echo "no $PVMOVE_DM device"
     elif [ "$M_LINE" = 0 ]; then echo "no mirror line among $M_LINES"

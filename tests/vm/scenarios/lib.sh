@@ -163,6 +163,32 @@ install_lvmove() {
     fi
 }
 
+# The running mirror of $PVMOVE_DM (the scenario's pvmove0) as the kernel shows it: M_LINE (1-based status line of the mirror = the
+# segment being copied; 0: no line is a mirror), M_LINES (segments), M_IN/M_ALL (regions in sync / all).
+# Returns 1 when the device is not there. No fork but dmsetup: the checkpoint window is short.
+mirror_state() {
+    local out n=0 f r
+    M_LINE=0 M_LINES=0 M_IN=0 M_ALL=0
+    out=$(dmsetup status "$PVMOVE_DM" 2>/dev/null) && [ -n "$out" ] || return 1
+    while read -r -a f; do
+        n=$((n + 1))
+        if [ "${f[2]:-}" = mirror ] && [ "$M_LINE" = 0 ]; then
+            r=${f[$((4 + f[3]))]}
+            M_LINE=$n M_IN=${r%/*} M_ALL=${r#*/}
+        fi
+    done <<< "$out"
+    M_LINES=$n
+}
+# M_REGION: the region size in bytes of mirror line M_LINE (from the table; after mirror_state).
+mirror_region() {
+    local f
+    M_REGION=0
+    [ "$M_LINE" != 0 ] || return 1
+    read -r -a f <<< "$(dmsetup table "$PVMOVE_DM" 2>/dev/null | sed -n "${M_LINE}p")"  # start len mirror core <#args> <region sectors>
+    [ "${f[2]:-}" = mirror ] || return 1
+    M_REGION=$(( f[5] * 512 ))
+}
+
 lvs_json() { lvs -a --segments --readonly --reportformat json --units b --nosuffix -o "$LVS_FIELDS" "$@"; }
 # Percent (overall, from lvs) of a pvmove LV, empty if none.
 lvs_percent() {

@@ -10,25 +10,6 @@ PVMOVE_DM=$(dm_name "$VG" pvmove0)
 BOUND_MIB=16
 LV_MIB=64
 
-# The running mirror of pvmove0: M_LINE (its line in the table, 0: none), M_LINES, M_IN/M_ALL (regions in
-# sync / all), M_REGION (region size in bytes, from the table). Returns 1 without the device.
-mirror_regions() {
-    local status table n=0 f
-    M_LINE=0 M_LINES=0 M_IN=0 M_ALL=0 M_REGION=0
-    status=$(dmsetup status "$PVMOVE_DM" 2>/dev/null) && [ -n "$status" ] || return 1
-    table=$(dmsetup table "$PVMOVE_DM" 2>/dev/null) || return 1
-    while read -r -a f; do
-        n=$((n + 1))
-        if [ "${f[2]:-}" = mirror ] && [ "$M_LINE" = 0 ]; then
-            r=${f[$((4 + f[3]))]}
-            M_LINE=$n M_IN=${r%/*} M_ALL=${r#*/}
-        fi
-    done <<< "$status"
-    M_LINES=$n
-    [ "$M_LINE" = 0 ] && return 0
-    read -r -a f <<< "$(sed -n "${M_LINE}p" <<< "$table")"   # start len mirror core <#args> <region sectors> ...
-    M_REGION=$(( f[5] * 512 ))
-}
 has_setting() { lvmconfig --type full allocation/pvmove_max_segment_size_mb > /dev/null 2>&1; }
 
 phase1() {
@@ -49,7 +30,7 @@ phase1() {
     lvs -a --segments --readonly -o lv_name,seg_size,segtype,devices "$VG" > "$OUT/segments-mid.txt" 2>&1
     cat "$OUT/segments-mid.txt"
     wait_percent "$VG" pvmove0 60 240 || die "the move did not reach 60 %"
-    mirror_regions
+    mirror_state; mirror_region
     echo "$(lvs_percent "$VG" pvmove0)% of the move; mirror line $M_LINE/$M_LINES at $M_IN/$M_ALL regions of $M_REGION B" \
         > "$OUT/at-crash.txt"
     log "crash at: $(cat "$OUT/at-crash.txt")"
@@ -61,7 +42,7 @@ phase1() {
 phase2() {
     local end=$((SECONDS + 240)) bytes
     while [ "$SECONDS" -lt "$end" ]; do
-        mirror_regions && [ "$M_LINE" != 0 ] && [ "$M_REGION" != 0 ] && break
+        mirror_state && mirror_region && break
         sleep 0.3
     done
     [ "$M_LINE" != 0 ] || die "no running mirror of $VG/pvmove0 after the reboot"
