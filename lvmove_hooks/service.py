@@ -29,7 +29,10 @@ class Outcome:
 def run(ref: LvRef, config: Config) -> Outcome:
     """Carry the move VG/pvmoveN to its end. Raises an LvmoveError subclass on anything but success."""
     if not config.wants_vg(ref.vg):
-        return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path}")
+        statefile.set_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)  # the udev rule starts no more for it
+        return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path} (udev starts no more "
+                       f"units for it until 'lvmove start' or the next boot)")
+    statefile.take_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)  # wanted again: udev may start units
     vg_report = lvm.read([ref.vg])
     seen = vg_report.volumes
     move = next((m for m in find_moves(seen) if m.pvmove.name == ref.lv), None)

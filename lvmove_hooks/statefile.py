@@ -16,6 +16,8 @@ STALE_SECONDS = 120.0
 ABORT_FLAG = "abort"  # abort-<pvmove LV uuid>: `lvmove abort` is at work; the unit stands aside
 MANUAL_FLAG = "manual"  # manual-<instance>: started by hand (lvmove start/move), overrides auto_resume: false
 VG_CHECKED_FLAG = "vg-checked"  # vg-checked/<VG>: the per-VG check ran this boot (the udev rule TESTs it)
+EXCLUDED_FLAG = "excluded"  # excluded/<VG>: the unit found the VG excluded by lvmove.yaml; the udev rule starts no
+#                              more lvmove@ units for it until a unit run finds it wanted (lvmove start) or a reboot
 
 
 def run_dir() -> Path:
@@ -70,9 +72,9 @@ def set_flag(kind: str, key: str, *, subdir: bool = False) -> None:
         path.write_text(str(time.time()), encoding="utf-8")
 
 
-def take_flag(kind: str, key: str) -> bool:
+def take_flag(kind: str, key: str, *, subdir: bool = False) -> bool:
     try:
-        flag_path(kind, key).unlink()
+        flag_path(kind, key, subdir=subdir).unlink()
     except OSError:
         return False
     return True

@@ -344,6 +344,11 @@ def test_run_excluded_vg_runs_no_command(fake_system: FakeSystem) -> None:
     assert "nothing to do" in result.stdout and "excluded" in result.stdout
     assert fake_system.commands() == []
     assert_intact(fake_system)
+    flag = fake_system.rundir / "excluded" / "vg"
+    assert flag.exists()  # the udev rule's TEST: no more units per uevent of this VG
+    fake_system.config("exclude: []\n")
+    fake_system.lvmove("run", "vg/pvmove0", timeout=60)  # e.g. `lvmove start` once the admin wants it again
+    assert not flag.exists()
 
 
 # ---- somebody else polls ------------------------------------------------------------------------------------

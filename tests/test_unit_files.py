@@ -103,6 +103,14 @@ def test_udev_rule_starts_units_for_pvmove_lvs_only(lv: str, layer: str, wanted:
     assert rule_matches(env) is wanted
 
 
+def test_udev_rule_starts_no_unit_for_a_vg_the_unit_found_excluded() -> None:
+    """/run/lvmove/excluded/<VG> (written by the unit) stops the lvmove@ start, not the VG check before it."""
+    text = RULE.read_text().replace("\\\n", " ")
+    test = 'TEST=="/run/lvmove/excluded/$env{DM_VG_NAME}", GOTO="lvmove_end"'
+    assert test in text
+    assert text.index("lvmove-vg@.service") < text.index(test) < text.index("--template=lvmove@.service")
+
+
 def test_udev_rule_checks_each_vg_once_per_boot() -> None:
     """Any LV's device of a VG starts lvmove-vg@<VG>.service unless /run/lvmove/vg-checked/<VG> exists."""
     text = RULE.read_text().replace("\\\n", " ")

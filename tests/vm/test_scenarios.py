@@ -286,7 +286,8 @@ def test_s16_admin_excluded_range_pause_noautoactivation(vm_image: Image, lvmove
         run.guest.boot_bps = MIB
         run.final_phase(2, timeout=900)
         run.assert_ok(
-            "s16a-move-rc", "s16a-says-lvm-carries", "s16a-finished", "s16a-unit-never-carried", "s16a-off-source",
+            "s16a-move-rc", "s16a-says-lvm-carries", "s16a-finished", "s16a-unit-never-carried",
+            "s16a-started-at-most-once", "s16a-off-source",
             "s16b-move-rc", "s16b-carried", "s16b-unit-completed", "s16b-range-only", "s16b-range-freed",
             "s16c-move-rc", "s16c-pause-rc", "s16c-unit-stopped", "s16c-held-after-uevent-and-reload",
             "s16c-still-moving", "s16c-status-says-paused", "s16c-resume-rc", "s16c-completed", "s16c-off-source",
