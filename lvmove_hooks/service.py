@@ -28,11 +28,9 @@ class Outcome:
 
 def run(ref: LvRef, config: Config) -> Outcome:
     """Carry the move VG/pvmoveN to its end. Raises an LvmoveError subclass on anything but success."""
-    if not config.wants_vg(ref.vg):
-        statefile.set_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)  # the udev rule starts no more for it
-        return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path} (udev starts no more "
-                       f"units for it until 'lvmove start' or the next boot)")
-    statefile.take_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)  # wanted again: udev may start units
+    excluded = _excluded(ref, config)
+    if excluded is not None:
+        return excluded
     vg_report = lvm.read([ref.vg])
     seen = vg_report.volumes
     move = next((m for m in find_moves(seen) if m.pvmove.name == ref.lv), None)
@@ -78,6 +76,17 @@ def run(ref: LvRef, config: Config) -> Outcome:
     journal.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     journal.notify(f"STATUS={ref}: {outcome.message}")
     return replace(outcome, logged=True)
+
+
+def _excluded(ref: LvRef, config: Config) -> Outcome | None:
+    """A VG lvmove.yaml excludes: nothing to do, and a flag the udev rule tests so that the move's uevents
+    start no more units; a VG that is wanted (again): the flag goes."""
+    if config.wants_vg(ref.vg):
+        statefile.take_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)
+        return None
+    statefile.set_flag(statefile.EXCLUDED_FLAG, ref.vg, subdir=True)
+    return Outcome(f"nothing to do: volume group {ref.vg} is excluded by {config.path} (udev starts no more "
+                   f"units for it until 'lvmove start' or the next boot)")
 
 
 def _waiting(move: Move, missing: tuple[MissingPv, ...], fields: journal.MoveFields) -> Outcome:
