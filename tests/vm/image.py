@@ -27,7 +27,9 @@ from .hostcmd import HostCommandError, run
 FORMAT_VERSION = "1"
 HERE = Path(__file__).resolve().parent
 GUESTFS = HERE / "guestfs"
-APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+# The host's apt sources: deb822 (Debian's containers, trixie and later installs) or the one-line file a Debian 12
+# installer writes (seen on a fresh minbase bookworm: only /etc/apt/sources.list).
+APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 PACKAGES = [
     "systemd",
     "systemd-sysv",
@@ -83,9 +85,28 @@ def missing_host_tools() -> list[str]:
 
 
 def apt_sources() -> Path:
-    if not APT_SOURCES.is_file():
-        raise HostCommandError(f"no apt sources at {APT_SOURCES}: cannot find the Debian archive")
-    return APT_SOURCES
+    """The first of APT_SOURCES that names an archive (mmdebstrap takes either format as a MIRROR file)."""
+    for path in APT_SOURCES:
+        if path.is_file() and _uris(path.read_text()):
+            return path
+    raise HostCommandError(f"no Debian archive in {' or '.join(map(str, APT_SOURCES))}: cannot find the Debian archive")
+
+
+def _uris(text: str) -> list[str]:
+    """Archive URIs of a sources file, either format, without the security archive."""
+    found: list[str] = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["URIs:"]:
+            found += words[1:]
+        elif words[:1] == ["deb"]:
+            rest = words[1:]
+            if rest and rest[0].startswith("["):  # deb [arch=amd64 signed-by=...] URI suite comps
+                while rest and not rest[0].endswith("]"):
+                    rest = rest[1:]
+                rest = rest[1:]
+            found += rest[:1]
+    return [uri for uri in found if "security" not in uri]
 
 
 def input_digest(suite: str) -> str:
@@ -142,11 +163,7 @@ def mmdebstrap_argv(suite: str, target: Path) -> list[str]:
 
 
 def archive_uri() -> str:
-    for line in apt_sources().read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "URIs" and "security" not in value:
-            return value.split()[0]
-    raise HostCommandError(f"no URIs: line in {APT_SOURCES}")
+    return _uris(apt_sources().read_text())[0]
 
 
 def build(suite: str = "bookworm", *, force: bool = False) -> Image:
