@@ -200,7 +200,16 @@ pvmove_lvs() {  # names of pvmove LVs in VG
     lvs -a --readonly --noheadings -o lv_name,lv_role "$1" 2>/dev/null | awk '$2 ~ /pvmove/ {gsub(/[][]/,"",$1); print $1}'
 }
 has_pvmove() { [ -n "$(pvmove_lvs "$1")" ]; }
-vg_visible() { vgs --readonly "$1" >/dev/null 2>&1; }
+# VG read whole (every PV there) and with no pvmove LV: a VG the boot has scanned only part of, or an lvs
+# that failed, is not "no pvmove LV" (seen on sid: at 71 s the disks were attached but pvscan had not yet
+# seen both, the unit started at 79 s and carried the move).
+vg_whole_without_pvmove() {
+    local lvs_out missing
+    lvs_out=$(lvs -a --readonly --noheadings -o lv_name,lv_role "$1" 2>/dev/null) || return 1
+    missing=$(vgs --readonly --noheadings -o vg_missing_pv_count "$1" 2>/dev/null) || return 1
+    [ "${missing// /}" = 0 ] || return 1
+    ! awk '$2 ~ /pvmove/ {found=1} END {exit !found}' <<< "$lvs_out"
+}
 
 # Wait until copy_percent of VG/LV reaches a threshold (percent, integer).
 wait_percent() {
@@ -343,8 +352,9 @@ wait_unit_active() {
         s=$(unit_state "$unit")
         if [ "$s" = active ] || [ "$s" = activating ]; then UNIT_SEEN=1; log "$unit is $s"; return 0; fi
         # A VG whose PVs the boot has not scanned yet is not "no pvmove LV" (seen on sid: the scenario
-        # began at 51 s, the VG's disks were scanned and it was activated at 66 s).
-        if ! has_pvmove "$vg" && vg_visible "$vg"; then log "$vg has no pvmove LV any more (unit state $s)"; return 1; fi
+        # began at 51 s, the VG's disks were scanned and it was activated at 66 s; and once only one of
+        # its two disks had been seen).
+        if vg_whole_without_pvmove "$vg"; then log "$vg has no pvmove LV any more (unit state $s)"; return 1; fi
         sleep 0.5
     done
     log "timeout: $unit not active (state $s)"
