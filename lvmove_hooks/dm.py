@@ -41,7 +41,8 @@ class DmInfo:
 
 def dm_info(name: str) -> DmInfo:
     result = runner.run(
-        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid,attr", name], check=False
+        [DMSETUP, "info", "-c", "--noheadings", "--separator", ":", "-o", "name,uuid,attr", name], check=False,
+        probe=True,  # a device that is not there (any more) is an answer, not a warning
     )
     if not result.ok:
         return DmInfo(False, False, False)
@@ -150,10 +151,10 @@ def is_error_table(table: str) -> bool:
 
 def dm_table_status(name: str) -> tuple[str, str] | None:
     """`dmsetup table` and `dmsetup status` of a device, or None when it is gone."""
-    table = runner.run([DMSETUP, "table", name], check=False)
+    table = runner.run([DMSETUP, "table", name], check=False, probe=True)  # gone: an answer
     if not table.ok:
         return None
-    status = runner.run([DMSETUP, "status", name], check=False)
+    status = runner.run([DMSETUP, "status", name], check=False, probe=True)
     if not status.ok:
         return None
     return table.stdout, status.stdout
