@@ -12,7 +12,21 @@ import textwrap
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lvmove_hooks import __version__, carry, config, dm, journal, lvm, pause, recopy, statefile, status, units
+from lvmove_hooks import (
+    __version__,
+    carry,
+    config,
+    dm,
+    journal,
+    lvm,
+    pause,
+    rangejob,
+    rangemove,
+    recopy,
+    statefile,
+    status,
+    units,
+)
 from lvmove_hooks.ending import placement
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
@@ -277,6 +291,7 @@ def cmd_move(args: argparse.Namespace) -> int:
                            hint="name PVs as LVM does: /dev/sdb, /dev/mapper/luks-..., /dev/disk/by-id/...")
     if args.lv:
         check_name(args.lv.split("/")[-1], "logical volume")
+    asked = _asked_ranges(args.source)
     need_root("move")
     for path in [args.source, *args.destinations]:
         if not os.path.exists(path.split(":", 1)[0]):
@@ -286,15 +301,13 @@ def cmd_move(args: argparse.Namespace) -> int:
     vg = lvm.vg_of_pv(source, volumes)
     bound = _recopy_bound(cfg, recopy.pieces_on(volumes, source, args.lv), args.atomic)
     blocked = carry.blockers(vg, cfg)
-    if blocked:
-        # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
-        print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
-              "LVM's own poller carries it", file=sys.stderr)
-        lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic,
-                                       alloc=args.alloc, setting=bound.setting)
-    else:
-        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, alloc=args.alloc,
-                       setting=bound.setting)
+    job = None
+    if bound.ranges and vg and not blocked:
+        job = rangemove.create(vg, source, args.destinations, lv=args.lv, alloc=args.alloc,
+                               chunk_mib=cfg.max_recopy, volumes=volumes, asked=asked)
+    elif bound.note:
+        print(f"lvmove: note: {bound.note}", file=sys.stderr)
+    _set_up(args, bound, blocked, job)
     try:
         move = match(source, lvm.moves([vg] if vg else ()))
     except NoSuchMove:
@@ -306,24 +319,64 @@ def cmd_move(args: argparse.Namespace) -> int:
     else:
         statefile.set_flag(statefile.MANUAL_FLAG, move.ref.instance)
         who = carry.hand_over(move)
-    print(f"moving {human_bytes(move.size)} from {move.source} to {', '.join(move.destinations) or '?'} "
-          f"as {move.ref} ({move.mode}), {who}")
+    what = (f"{human_bytes(move.size)} from {move.source}" if job is None else
+            f"{human_bytes(job.total_pe * job.extent_size)} from {move.source} in ranges of at most "
+            f"{human_bytes(job.chunk_pe * job.extent_size)} (max_recopy; this LVM cannot split segments), "
+            f"the first of {human_bytes(move.size)}")
+    print(f"moving {what} to {', '.join(move.destinations) or '?'} as {move.ref} ({move.mode}), {who}")
     if args.wait:
-        return watch([move.ref.instance], interval=2.0)
+        return _wait(move, job)
     print(f"watch it with: lvmove watch {move.ref}")
     return int(Exit.OK)
 
 
+def _wait(move: Move, job: rangejob.Job | None) -> int:
+    """`lvmove move --wait`: follow the move, and a job's ranges one after another, to the end."""
+    code = watch([move.ref.instance], interval=2.0)
+    while job is not None and code == int(Exit.OK):
+        following = rangemove.wait_next(job)
+        if following is None:
+            break
+        code = watch([following.ref.instance], interval=2.0)
+    return code
+
+
+def _asked_ranges(source: str) -> tuple[rangejob.Run, ...]:
+    if ":" not in source:
+        return ()
+    try:
+        return rangejob.parse_ranges(source.split(":", 1)[1])
+    except ValueError:
+        raise BadInput(f"{source!r}: the extent ranges after ':' are not pvmove's (a-b, a+n or a, joined by ':')",
+                       hint="for example /dev/sdb:0-999 or /dev/sdb:0-99:200-299") from None
+
+
+def _set_up(args: argparse.Namespace, bound: recopy.Bound, blocked: list[str], job: rangejob.Job | None) -> None:
+    """Let LVM's pvmove set the new move up: for lvmove's unit (the first range of a job), or, when the unit
+    would not run, for LVM's own poller."""
+    if blocked:
+        # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
+        print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
+              "LVM's own poller carries it", file=sys.stderr)
+        lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic,
+                                       alloc=args.alloc, setting=bound.setting)
+    elif job is not None:
+        if rangemove.start_next(job) is None:
+            raise CommandFailed(f"{args.source}: the first extent range did not start",
+                                hint=f"see 'journalctl -t lvmove' and 'pvs {job.source}'")
+    else:
+        lvm.start_move(args.source, args.destinations, lv=args.lv, atomic=args.atomic, alloc=args.alloc,
+                       setting=bound.setting)
+
+
 def _recopy_bound(cfg: config.Config, pieces: list[int], atomic: bool) -> recopy.Bound:
-    """How `lvmove move` bounds what a crash makes the new move copy again (recopy.py); says when it cannot."""
+    """How `lvmove move` bounds what a crash makes the new move copy again (recopy.py)."""
     at_once = sum(pieces) if atomic else max(pieces, default=0)  # what one mirror copies
     if not cfg.max_recopy or at_once <= cfg.max_recopy * recopy.MIB:
         return recopy.Bound()  # nothing to split: no lvmconfig call
     bound = recopy.decide(max_recopy_mib=cfg.max_recopy, pieces=pieces, atomic=atomic,
                           lvm_value=lvm.max_segment_setting())
-    if bound.note:
-        print(f"lvmove: note: {bound.note}", file=sys.stderr)
-    elif bound.setting:
+    if bound.setting:
         print(f"pieces of at most {human_bytes(cfg.max_recopy * recopy.MIB)} (max_recopy), each "
               f"checkpointed: a crash copies at most that again ({bound.setting})")
     return bound
@@ -356,7 +409,12 @@ def cmd_abort(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     need_root("abort")
     volumes = lvm.report()
-    move = match(target, find_moves(volumes))
+    try:
+        move = match(target, find_moves(volumes))
+    except NoSuchMove:
+        if isinstance(target, str) and _end_jobs(target):
+            return int(Exit.OK)
+        raise
     picture, percent = _map_lines(move, volumes, None)
     print("\n".join(picture))  # what stays where, before LVM changes anything
     if move.mode == "atomic":
@@ -385,4 +443,13 @@ def cmd_abort(args: argparse.Namespace) -> int:
         statefile.take_flag(statefile.ABORT_FLAG, move.uuid)  # no `lvmove run` shares progress: nobody will
     pause.resume(move.ref.instance)  # a paused move that is aborted is no longer paused
     print(f"aborted {move.ref}")
+    _end_jobs(move.source, move.ref.vg)
     return int(Exit.OK)
+
+
+def _end_jobs(source: str, vg: str | None = None) -> bool:
+    """An abort ends the move in ranges off `source` too (its record), in flight or between two ranges."""
+    dropped = [job for name in ([vg] if vg else rangejob.vgs_with_jobs()) for job in rangemove.drop_for(name, source)]
+    for job in dropped:
+        print(f"ended the move of {job.vg} off {job.source} in ranges: no more ranges start")
+    return bool(dropped)

@@ -23,10 +23,11 @@ MESSAGE_IDS = {
     "stalled": "e41f8a2b9c7d4e6fa0b3c5d8e1f2a7b4",
     "interrupted": "5d2c8e7a1b9f4c3e8a6d0b2f4e7c9a13",
     "waiting-for-pv": "5d7b37811b8b4394a6469ad161c34011",
+    "job": "af85b49acb2b448288d8e4b1019d5891",
 }
 _PRIORITY = {"failed": 3, "aborted": 4, "orphan-found": 4, "stalled": 4, "interrupted": 5, "vg-check": 5,
              "started": 5, "completed": 5, "orphan-removed": 5, "progress": 6,
-             "waiting-for-pv": 4}
+             "waiting-for-pv": 4, "job": 5}
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,20 @@ def start_move_with_lvm_poller(source: str, dests: Sequence[str], *, lv: str | N
         raise CommandFailed(f"pvmove {source} failed: {result.summary()}")
 
 
+def pv_names(vg: str) -> dict[str, str]:
+    """PV UUID -> device name of the VG's PVs that LVM sees now (a missing PV is not listed)."""
+    result = runner.run([LVM, "pvs", "--readonly", "--reportformat", "json", "-o", "pv_name,pv_uuid,vg_name"],
+                        check=False)
+    if not result.ok and not result.stdout.strip():
+        raise CommandFailed(f"pvs failed: {summary(result)}")
+    try:
+        rows = [row for report in json.loads(result.stdout).get("report", []) for row in report.get("pv", [])]
+    except (ValueError, AttributeError, TypeError):
+        raise CommandFailed("pvs printed no JSON report") from None
+    return {str(row.get("pv_uuid", "")): str(row.get("pv_name", "")) for row in rows
+            if isinstance(row, dict) and row.get("vg_name") == vg and str(row.get("pv_name", "")).startswith("/")}
+
+
 def use_lvmpolld() -> bool:
     result = runner.run([LVM, "lvmconfig", "--type", "full", "global/use_lvmpolld"], check=False)
     return result.ok and result.stdout.strip().endswith("=1")

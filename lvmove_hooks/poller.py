@@ -21,6 +21,7 @@ from lvmove_hooks.journal import MoveFields, event
 from lvmove_hooks.kernelwatch import KernelWatch, Seen
 from lvmove_hooks.model import LogicalVolume, Move
 from lvmove_hooks.progressreport import ProgressReporter
+from lvmove_hooks.rangejob import Share
 
 log = logging.getLogger("lvmove.poller")
 
@@ -240,11 +241,13 @@ class PollPhase:
 
 
 def poll(move: Move, config: Config, stop: StopRequest, fields: MoveFields, *, handle_missing: bool = False,
-         clock: Callable[[], float] | None = None) -> tuple[Move, list[LogicalVolume] | None, dict[str, str]]:
-    """Return the move as last seen, the VG's LVs as read when it was found gone, and how it was polled."""
+         clock: Callable[[], float] | None = None,
+         share: Share | None = None) -> tuple[Move, list[LogicalVolume] | None, dict[str, str]]:
+    """Return the move as last seen, the VG's LVs as read when it was found gone, and how it was polled.
+    `share`: the range job the move is part of, whose progress it shows."""
     import time
 
-    phase = PollPhase(move, config, stop, ProgressReporter(fields, config.progress_interval),
+    phase = PollPhase(move, config, stop, ProgressReporter(fields, config.progress_interval, share=share),
                       clock or time.monotonic, handle_missing=handle_missing)
     final = phase.run()
     return final, phase.volumes, phase.stats()

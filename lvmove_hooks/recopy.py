@@ -4,8 +4,9 @@ pvmove mirrors through a core (in-memory) log: after a crash the piece in flight
 start, and a by-segment move's piece is a whole LV segment. From LVM 2.03.36 on, `lvm.conf`'s
 `allocation/pvmove_max_segment_size_mb` makes pvmove split larger segments into pieces of at most that size,
 each checkpointed on its own; `lvmove move` sets it (on pvmove's command line) to `max_recopy` of
-lvmove.yaml. Older LVM has no such setting: lvmove says so when a segment is larger, and moves it whole.
-An --atomic move is one mirror over everything whatever the setting: it always starts again from 0.
+lvmove.yaml. Older LVM has no such setting: when a segment is larger, `lvmove move` moves the source in
+extent ranges instead (rangejob.py). An --atomic move is one mirror over everything whatever the setting: it
+always starts again from 0.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MIB = 1024 * 1024
 class Bound:
     setting: str = ""  # for pvmove's --config ("" = leave LVM's own)
     note: str = ""  # for the user: why a crash may make this move copy more than max_recopy again
+    ranges: bool = False  # this LVM cannot split segments: move the source in extent ranges (rangejob.py)
 
 
 def decide(*, max_recopy_mib: int, pieces: list[int], atomic: bool, lvm_value: int | None) -> Bound:
@@ -44,7 +46,8 @@ def decide(*, max_recopy_mib: int, pieces: list[int], atomic: bool, lvm_value: i
         if largest <= limit:
             return Bound()
         return Bound(note=f"this LVM has no {SETTING} (LVM {SINCE} and later): a crash copies the segment in "
-                     f"flight again in full, up to {human_bytes(largest)} (max_recopy is {human_bytes(limit)})")
+                     f"flight again in full, up to {human_bytes(largest)} (max_recopy is {human_bytes(limit)})",
+                     ranges=True)
     if lvm_value and lvm_value <= max_recopy_mib:
         return Bound()  # lvm.conf already bounds it at least as tightly
     return Bound(setting=f"{SETTING}={max_recopy_mib}")

@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import dm, journal, lvm, orphan, poller, runner, statefile
+from lvmove_hooks import carry, dm, journal, lvm, orphan, poller, rangejob, rangemove, runner, statefile
 from lvmove_hooks.config import Config
 from lvmove_hooks.ending import ending
 from lvmove_hooks.errors import BadConfig, CommandFailed, Interrupted, LvmoveError, VerifyFailed
@@ -24,10 +24,52 @@ class Outcome:
     moved_lvs: int = 0
     aborted: bool = False  # by `lvmove abort` or LVM's own `pvmove --abort`: a deliberate, clean end
     logged: bool = False  # a journal event already says it (the CLI then prints it only outside systemd)
+    ended: bool = False  # the move is gone (completed, aborted, or none there): a range job may go on
+    source: str = ""  # the PV it moved off (for an abort: the range job it ends)
+
+
+MAX_RANGES = 100_000  # ranges one unit run carries (a guard; a job has as many as its source has chunks)
 
 
 def run(ref: LvRef, config: Config) -> Outcome:
-    """Carry the move VG/pvmoveN to its end. Raises an LvmoveError subclass on anything but success."""
+    """Carry the move VG/pvmoveN to its end and, when it is a range of a range job (rangemove.py), the job's
+    next ranges after it. Raises an LvmoveError subclass on anything but success."""
+    outcome = _carry(ref, config)
+    if not config.wants_vg(ref.vg) or not rangejob.load(ref.vg):
+        return outcome  # no job: no more LVM commands
+    stop = poller.StopRequest()
+    carried: set[str] = set()
+    for _ in range(MAX_RANGES):
+        if outcome.aborted:
+            for job in rangemove.drop_for(ref.vg, outcome.source):
+                journal.event("job", f"{ref.vg}: the move off {job.source} in ranges ends with the abort of {ref}",
+                              journal.MoveFields(ref.vg, "", job.source_uuid))
+            return outcome
+        if not outcome.ended:
+            return outcome  # waiting for a PV, excluded: the job waits too
+        old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            following = rangemove.advance(ref.vg)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        if following is None or following.uuid in carried:
+            return outcome
+        if stop.requested:
+            raise Interrupted(f"stopped by signal {stop.signum} between two ranges; {following.ref} is intact and "
+                              f"resumes on the next start (systemctl start {following.ref.unit})")
+        if following.ref != ref:
+            journal.notify(f"STATUS={ref}: the next range is {following.ref}: {carry.hand_over(following)}")
+            return outcome
+        carried.add(following.uuid)
+        outcome = _carry(ref, config)
+    return outcome
+
+
+def _carry(ref: LvRef, config: Config) -> Outcome:
+
+
+    """Carry the move VG/pvmoveN to its end (one pvmove LV)."""
     excluded = _excluded(ref, config)
     if excluded is not None:
         return excluded
@@ -38,8 +80,8 @@ def run(ref: LvRef, config: Config) -> Outcome:
         statefile.remove(ref.instance)
         orphans = orphan.find(seen, ref.lv)
         if orphans:
-            return _repair(orphans[0], config)
-        return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)")
+            return replace(_repair(orphans[0], config), ended=True)
+        return Outcome(f"nothing to do: {ref} is not moving (finished or aborted)", ended=True)
     fields = journal.MoveFields(ref.vg, ref.lv, move.uuid, move.source, move.mode)
     waiting = move.waits_for(vg_report.missing)
     if waiting:
@@ -57,8 +99,8 @@ def run(ref: LvRef, config: Config) -> Outcome:
     old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         move = _reload(move, config)
-        move, volumes, poll_stats = poller.poll(move, config, stop, fields,
-                                                handle_missing=bool(vg_report.missing))
+        move, volumes, poll_stats = poller.poll(move, config, stop, fields, handle_missing=bool(vg_report.missing),
+                                                share=rangemove.share_of(move, seen))
         outcome = _verify(move, started, config, volumes)
     except Interrupted as exc:  # stopped or deactivated: the move is intact and resumes, not a failure
         journal.event("interrupted", f"{ref}: {exc}", fields)
@@ -70,12 +112,17 @@ def run(ref: LvRef, config: Config) -> Outcome:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         statefile.remove(ref.instance)
+    return _ended(move, outcome, fields, poll_stats)
+
+
+def _ended(move: Move, outcome: Outcome, fields: journal.MoveFields, poll_stats: dict[str, str]) -> Outcome:
+    """The journal's completed or aborted event, with how the move was polled."""
     kind = "aborted" if outcome.aborted else "completed"
     counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
               "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
-    journal.event(kind, f"{ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
-    journal.notify(f"STATUS={ref}: {outcome.message}")
-    return replace(outcome, logged=True)
+    journal.event(kind, f"{move.ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
+    journal.notify(f"STATUS={move.ref}: {outcome.message}")
+    return replace(outcome, logged=True, ended=True, source=move.source)
 
 
 def _excluded(ref: LvRef, config: Config) -> Outcome | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lvmove_hooks import dm, orphan, pause, procscan, statefile
+from lvmove_hooks import dm, orphan, pause, procscan, rangemove, statefile
 from lvmove_hooks.model import LogicalVolume, MissingPv, Move, find_moves
 
 if TYPE_CHECKING:
@@ -98,7 +98,8 @@ def collect(volumes: list[LogicalVolume], unit_states: dict[str, dict[str, str]]
     finally:
         kernel.close()
     orphans = orphan_rows(volumes) if only is None else []
-    return {"schema": SCHEMA, "moves": rows, "orphans": orphans,
+    jobs = rangemove.rows(volumes) if only is None else []
+    return {"schema": SCHEMA, "moves": rows, "orphans": orphans, "jobs": jobs,
             "attention": bool(orphans) or any(r["attention"] for r in rows)}
 
 
@@ -109,7 +110,7 @@ def table(view: dict[str, Any], columns: Sequence[Field] | None = None, style: S
     rows = view["moves"]
     lines = ["no pvmove in flight"] if not rows else fields.render(rows, columns or fields.select(()),
                                                                    style or fields.Style())
-    return lines + notes(view)
+    return lines + [f"job: {rangemove.describe(job)}" for job in view.get("jobs", ())] + notes(view)
 
 
 def notes(view: dict[str, Any]) -> list[str]:

@@ -18,9 +18,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from lvmove_hooks import journal, lvm, orphan, pause, procscan, units
+from lvmove_hooks import journal, lvm, orphan, pause, procscan, rangejob, rangemove, units
 from lvmove_hooks.config import Config
-from lvmove_hooks.model import find_moves
+from lvmove_hooks.model import LogicalVolume, find_moves
 from lvmove_hooks.names import LvRef
 
 log = logging.getLogger("lvmove.vgcheck")
@@ -32,7 +32,7 @@ ACTIVATION_WAIT = 120.0  # seconds to let LVM's activation of the VG end before 
 class Finding:
     ref: LvRef
     uuid: str
-    what: str  # "inactive", "paused", "orphan" or "waiting-for-pv"
+    what: str  # "inactive", "paused", "orphan", "waiting-for-pv" or "job"
     action: str  # what was done, or what the admin should run
 
 
@@ -75,12 +75,32 @@ def check(vg: str, config: Config) -> list[Finding]:
         else:
             why = left.problem or f"remove_orphans is false in {config.path}"
             found.append(Finding(left.ref, left.uuid, "orphan", f"not removed ({why}): {left.fix}"))
+    found += _jobs(vg, volumes, config)
     for item in found:
         fields = journal.MoveFields(item.ref.vg, item.ref.lv, item.uuid)
         kind = ("waiting-for-pv" if item.what == "waiting-for-pv"
                 else "stalled" if item.what == "inactive" and item.action.startswith("not")
                 else "orphan-found" if item.what == "orphan" and item.action.startswith("not") else "vg-check")
-        what = {"inactive": "inactive move", "paused": "paused inactive move", "orphan": "orphan error LV"}.get(
-            item.what, "move")
+        what = {"inactive": "inactive move", "paused": "paused inactive move", "orphan": "orphan error LV",
+                "job": "move in ranges with no range in flight"}.get(item.what, "move")
         journal.event(kind, f"{item.ref}: {what} found when {vg} came up; {item.action}", fields)
+    return found
+
+
+def _jobs(vg: str, volumes: list[LogicalVolume], config: Config) -> list[Finding]:
+    """Range jobs between two ranges (a crash after one range ended, before the next began): the unit of the
+    name LVM gives the next move carries the job on (service.py)."""
+    if not rangejob.load(vg):
+        return []  # no job: no LVM command
+    found = []
+    used = {lv.name for lv in volumes}
+    ref = LvRef(vg, next(f"pvmove{n}" for n in range(len(used) + 1) if f"pvmove{n}" not in used))
+    for job in rangemove.pending(vg):
+        if config.auto_resume:
+            units.start(ref.unit)
+            found.append(Finding(ref, job.source_uuid, "job", f"started {ref.unit} for the next range"))
+        else:
+            found.append(Finding(ref, job.source_uuid, "job",
+                                 f"not resumed (auto_resume is false in {config.path}): lvmove run {ref}"))
+        break  # one unit carries every job of the VG in turn
     return found

@@ -219,7 +219,7 @@ def test_status_without_moves(fake_system: FakeSystem, capsys: Capsys) -> None:
     assert inproc(capsys, "status").stdout.strip() == "no pvmove in flight"
     result = inproc(capsys, "status", "--json")
     assert result.returncode == 0
-    assert json.loads(result.stdout) == {"schema": 2, "moves": [], "orphans": [], "attention": False}
+    assert json.loads(result.stdout) == {"schema": 2, "moves": [], "orphans": [], "jobs": [], "attention": False}
 
 
 def test_status_of_unknown_move_exits_9(fake_system: FakeSystem, capsys: Capsys) -> None:
@@ -488,24 +488,6 @@ def test_move_sets_the_bound_only_where_it_changes_something(fake_system: FakeSy
     assert code == 0, capsys.readouterr().err
     (pvmove,) = fake_system.argvs("lvm", "pvmove")
     assert pvmove[2:4] == ["--config", expect]
-
-
-@pytest.mark.lvm_versions("2.03.16", "2.03.31", only=True)
-def test_move_on_older_lvm_says_the_recopy_is_not_bounded(fake_system: FakeSystem, pv_paths_exist: None,
-                                                         capsys: Capsys) -> None:
-    """Before 2.03.36 lvmconfig does not know the setting: the move is set up as always, with a note."""
-    vg_with_large_segment(fake_system)
-    fake_system.config("max_recopy: 16M\n")
-    code = cli.main(["move", "/dev/sda", "/dev/sdb"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    (pvmove,) = fake_system.argvs("lvm", "pvmove")
-    assert pvmove[2:4] == ["--config", "global/use_lvmpolld=0"]
-    assert "carried by lvmove@vg-pvmove0.service" in out
-    assert "no allocation/pvmove_max_segment_size_mb (LVM 2.03.36 and later)" in err
-    assert "up to 64.0 MiB (max_recopy is 16.0 MiB)" in err
-    move = fake_system.lv_state("vg", "pvmove0")
-    assert move is not None and [p["size_pe"] for p in move["pieces"]] == [16, 2]
 
 
 @pytest.mark.lvm_versions("2.03.39")

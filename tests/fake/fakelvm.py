@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import random
@@ -50,7 +51,7 @@ import signal
 import string
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -233,27 +234,72 @@ def _free_pe(vgdata: State, pv: str) -> int:
     return end
 
 
-def split_segments(data: State, source: str, lv: str | None, max_pe: int) -> None:
-    """LVM >= 2.03.36 with allocation/pvmove_max_segment_size_mb: each LV segment on `source` longer than
-    `max_pe` extents is split into pieces of at most that (lv_split_segment before the pvmove LV is built)."""
+def _split_on_source(data: State, source: str, lv: str | None, cuts: Callable[[int, int], list[int]]) -> None:
+    """Split each single-PV segment on `source` (of LV `lv` only, when given) at the extents `cuts(first, n)`
+    returns (lv_split_segment, before the pvmove LV is built)."""
     for moved in data["lvs"]:
         if moved.get("pvmove") or (lv and moved["name"] != lv):
             continue
         segments: list[State] = []
         for seg in moved["segments"]:
             (dev, pe), n = seg["devices"][0], seg["size_pe"]
-            if len(seg["devices"]) != 1 or dev != source or n <= max_pe:
+            if len(seg["devices"]) != 1 or dev != source:
                 segments.append(seg)
                 continue
-            segments += [{"size_pe": min(max_pe, n - k), "devices": [[dev, pe + k]]} for k in range(0, n, max_pe)]
+            points = [pe] + [c for c in cuts(pe, n) if pe < c < pe + n] + [pe + n]
+            segments += [{"size_pe": end - start, "devices": [[dev, start]]}
+                         for start, end in itertools.pairwise(points)]
         moved["segments"] = segments
+
+
+def split_segments(data: State, source: str, lv: str | None, max_pe: int) -> None:
+    """LVM >= 2.03.36 with allocation/pvmove_max_segment_size_mb: each LV segment on `source` longer than
+    `max_pe` extents is split into pieces of at most that."""
+    _split_on_source(data, source, lv, lambda pe, n: list(range(pe + max_pe, pe + n, max_pe)))
+
+
+def pv_uuid(state: State, vg: str, pv: str) -> str:
+    """A PV's UUID, fixed by its VG and device name (the fake keeps no PV UUIDs of its own)."""
+    rnd = random.Random(f"{state['vgs'][vg]['uuid']}{pv}")
+    chars = "".join(rnd.choice(string.ascii_letters + string.digits) for _ in range(32))
+    return "-".join(chars[a:b] for a, b in ((0, 6), (6, 10), (10, 14), (14, 18), (18, 22), (22, 26), (26, 32)))
+
+
+def parse_pe_ranges(text: str) -> list[tuple[int, int]]:
+    """pvmove's `a-b:c+n:d` after SRC: as (first, last) extents."""
+    out = []
+    for part in text.split(":"):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.append((int(a), int(b)))
+        elif "+" in part:
+            a, n = part.split("+", 1)
+            out.append((int(a), int(a) + int(n) - 1))
+        else:
+            out.append((int(part), int(part)))
+    return out
+
+
+def split_at_ranges(data: State, source: str, lv: str | None, ranges: list[tuple[int, int]]) -> None:
+    """`pvmove SRC:a-b`: LV segments on `source` are split at the range boundaries, so that only the extents
+    inside the ranges move (as pvmove does for a PE range)."""
+    cuts = sorted({a for a, _ in ranges} | {b + 1 for _, b in ranges})
+    _split_on_source(data, source, lv, lambda _pe, _n: cuts)
+
+
+def _in_ranges(seg: State, ranges: list[tuple[int, int]] | None) -> bool:
+    start = seg["devices"][0][1]
+    return ranges is None or any(a <= start and start + seg["size_pe"] - 1 <= b for a, b in ranges)
 
 
 def create_move(state: State, vg: str, source: str, dests: list[str] | None = None, *, lv: str | None = None,
                 atomic: bool = False, active: bool = True, checkpointed: int = 0, rate_pe: float = 20.0,
-                copied_pe: float = 0.0, max_segment_mib: int = 0) -> State:
-    """What `pvmove -b SRC [DST]` leaves behind: pvmoveN, its pieces, LOCKED LVs mapped onto it."""
+                copied_pe: float = 0.0, max_segment_mib: int = 0,
+                ranges: list[tuple[int, int]] | None = None) -> State:
+    """What `pvmove -b SRC[:a-b] [DST]` leaves behind: pvmoveN, its pieces, LOCKED LVs mapped onto it."""
     data = state["vgs"][vg]
+    if ranges:
+        split_at_ranges(data, source, lv, ranges)
     if max_segment_mib and not atomic:
         split_segments(data, source, lv, max(1, max_segment_mib * 1024 * 1024 // data["extent_size"]))
     dests = dests or [p for p in data["pvs"] if p != source][:1]
@@ -268,7 +314,7 @@ def create_move(state: State, vg: str, source: str, dests: list[str] | None = No
         if moved.get("pvmove") or (lv and moved["name"] != lv):
             continue
         for index, seg in enumerate(moved["segments"]):
-            if len(seg["devices"]) != 1 or seg["devices"][0][0] != source:
+            if len(seg["devices"]) != 1 or seg["devices"][0][0] != source or not _in_ranges(seg, ranges):
                 continue
             dst = dests[len(pieces) % len(dests)]
             pieces.append({"lv": moved["name"], "seg": index, "size_pe": seg["size_pe"],
