@@ -1,8 +1,9 @@
 """Issue-4 benchmark: lvmove vs stock LVM polling, side by side in one guest run, printed as ratios.
 
-    sudo python3 -m bench.perf [--rounds 3] [--many 100] [--skip-guest]
+    sudo python3 -m bench.perf [--suite trixie] [--rounds 3] [--many 100] [--skip-guest]
 
-In one Debian 12 guest (qemu TCG, real LVM2 2.03.16, the .deb installed), on the same disks and throttle:
+In one Debian guest (bookworm by default, or --suite; qemu TCG, the suite's real LVM2, lvmove installed),
+on the same disks and throttle:
 stock (`pvmove -b -i 15`, lvmpolld's lvpoll) and lvmove (`lvmove move`, kernel-watch) alternate; a probe
 (bench/monitor.py, DM ioctls every 50 ms) times each segment from "kernel mirror in sync" to "table moved
 on" (LVM's checkpoint or finish committed). Then: unit start latency after a pvmove device appears,
@@ -44,14 +45,14 @@ def ratio(a: float | None, b: float | None) -> str:
 
 # ---- guest part -----------------------------------------------------------------------------------------
 
-def run_guest(rounds: int, many: int, keep: bool, segments: int, bps: int) -> list[dict[str, Any]]:
+def run_guest(suite: str, rounds: int, many: int, keep: bool, segments: int, bps: int) -> list[dict[str, Any]]:
     from tests.vm.harness import new_run, work_root
     from tests.vm.image import build
     from tests.vm.lvmove_pkg import prepare_payload
 
-    image = build()
+    image = build(suite)
     payload = prepare_payload(work_root() / "payload-bench")
-    run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag="bench",
+    run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag=f"bench-{suite}", lvm=None,
                   env={"ROUNDS": str(rounds), "MANY": str(many), "SEGMENTS": str(segments), "BPS": str(bps)})
     shutil.copy2(HERE / "monitor.py", run.guest.share / "monitor.py")
     shutil.copy2(HERE / "many_moves.py", run.guest.share / "many_moves.py")
@@ -67,7 +68,14 @@ def run_guest(rounds: int, many: int, keep: bool, segments: int, bps: int) -> li
     failed = run.checks().failed
     if failed:
         print("checks failed in the guest:", "; ".join(failed), file=sys.stderr)
-    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    guest = {"kind": "guest", "suite": suite, "lvm": run.lvm_version()}
+    return [guest] + [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def guest_title(records: list[dict[str, Any]]) -> str:
+    """Which guest the records come from (older result files have no "guest" record: bookworm)."""
+    guest = next((r for r in records if r.get("kind") == "guest"), {"suite": "bookworm", "lvm": "LVM2 2.03.16"})
+    return f"{guest['suite']} guest, qemu TCG, {guest['lvm']}"
 
 
 def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -241,6 +249,8 @@ def print_table(title: str, rows: list[tuple[str, str, str, str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.perf")
+    parser.add_argument("--suite", default="bookworm", choices=("bookworm", "trixie", "sid"),
+                        help="the Debian suite of the guest (default bookworm)")
     parser.add_argument("--rounds", type=int, default=2, help="moves per mode (default 2)")
     parser.add_argument("--many", type=int, default=20, help="moves in flight for the status figure")
     parser.add_argument("--segments", type=int, default=4, help="segments per move (8 MiB each)")
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-guest", action="store_true", help="only the host figures")
     parser.add_argument("--keep", action="store_true", help="keep the guest's disks")
     parser.add_argument("--results", type=Path, help="reuse a bench.jsonl instead of booting a guest")
+    parser.add_argument("--save", type=Path, help="write the guest's records (JSON lines) there, for --results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     started = time.monotonic()
@@ -256,9 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
     elif not args.skip_guest:
-        records = run_guest(args.rounds, args.many, args.keep, args.segments, args.bps)
+        records = run_guest(args.suite, args.rounds, args.many, args.keep, args.segments, args.bps)
+        if args.save:
+            args.save.write_text("".join(json.dumps(r) + "\n" for r in records))
     if records:
-        print_table("Moves (bookworm guest, qemu TCG, LVM2 2.03.16, same disks and throttle, alternating)",
+        print_table(f"Moves ({guest_title(records)}, same disks and throttle, alternating)",
                     move_rows(records))
         resume = [r["unit_started"] - r["appeared"] for r in records
                   if r.get("kind") == "resume" and r.get("unit_started") is not None]
