@@ -305,7 +305,7 @@ def cmd_move(args: argparse.Namespace) -> int:
     if bound.ranges and vg and not blocked:
         job = rangemove.create(vg, source, args.destinations, lv=args.lv, alloc=args.alloc,
                                chunk_mib=cfg.max_recopy, volumes=volumes, asked=asked)
-    elif bound.note:
+    if bound.note and job is None:
         print(f"lvmove: note: {bound.note}", file=sys.stderr)
     _set_up(args, bound, blocked, job)
     try:

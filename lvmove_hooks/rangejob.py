@@ -146,6 +146,16 @@ def left_on_source(volumes: list[LogicalVolume], source: str, lv: str = "", aske
     return _merged(sorted(runs))
 
 
+def only_single_areas(volumes: list[LogicalVolume], source: str, lv: str = "") -> bool:
+    """Every segment with an area on the source has that one area (linear): what a range job can count and
+    split. A striped segment on the source is moved whole by one pvmove instead."""
+    real = os.path.realpath(source)
+    return all(len(seg.devices) == 1
+               for volume in volumes if not volume.is_pvmove and (not lv or volume.name == lv)
+               for seg in volume.segments
+               if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices))
+
+
 def _merged(runs: list[Run]) -> list[Run]:
     out: list[Run] = []
     for start, count in runs:

@@ -21,7 +21,10 @@ log = logging.getLogger("lvmove.rangemove")
 def create(vg: str, source: str, dests: Sequence[str], *, lv: str | None, alloc: str | None, chunk_mib: int,
            volumes: list[LogicalVolume], asked: tuple[rangejob.Run, ...]) -> Job | None:
     """Record a job that moves the source in ranges of at most `chunk_mib` of allocated extents. None when
-    one range covers it all (a plain move is bounded already)."""
+    one range covers it all (a plain move is bounded already) or a segment on the source has more than one
+    area (striped: a job could not count it, so one plain move takes it all)."""
+    if not rangejob.only_single_areas(volumes, source, lv or ""):
+        return None
     names = lvm.pv_names(vg)
     uuids = {os.path.realpath(name): uuid for uuid, name in names.items()}
     source_uuid = uuids.get(os.path.realpath(source))

@@ -72,3 +72,13 @@ def test_a_job_record_survives_a_round_trip_and_goes(tmp_path: Path, monkeypatch
     assert rangejob.load("vg") == [job]  # a record that cannot be read is skipped, not fatal
     rangejob.drop(job)
     assert rangejob.load("vg") == []
+
+
+def test_a_striped_segment_on_the_source_keeps_the_move_whole() -> None:
+    """A job counts and splits single-area segments only; a striped one on the source would be left behind."""
+    striped = LogicalVolume(vg="vg", vg_uuid="u", name="st", uuid="uuid-st", attr="-wi-a-----", active=True,
+                            size=8 * MIB4, extent_size=MIB4, move_pv="", copy_percent=None, role="public",
+                            segments=(Segment("striped", 8, (("/dev/sda", 20), ("/dev/sdc", 0))),))
+    assert rangejob.only_single_areas([lv("big", ("/dev/sda", 0, 16))], "/dev/sda")
+    assert not rangejob.only_single_areas([lv("big", ("/dev/sda", 0, 16)), striped], "/dev/sda")
+    assert rangejob.only_single_areas([lv("big", ("/dev/sda", 0, 16)), striped], "/dev/sda", lv="big")
