@@ -361,7 +361,7 @@ def _set_up(args: argparse.Namespace, bound: recopy.Bound, blocked: list[str], j
         lvm.start_move_with_lvm_poller(args.source, args.destinations, lv=args.lv, atomic=args.atomic,
                                        alloc=args.alloc, setting=bound.setting)
     elif job is not None:
-        if rangemove.start_next(job) is None:
+        if rangemove.start_next(job, lvm.pv_names(job.vg)) is None:
             raise CommandFailed(f"{args.source}: the first extent range did not start",
                                 hint=f"see 'journalctl -t lvmove' and 'pvs {job.source}'")
     else:

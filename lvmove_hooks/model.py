@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -160,6 +161,19 @@ class Move:
             for lv in self.moved
             if lv.uuid in by_uuid
         )
+
+
+def segments_on(volumes: Iterable[LogicalVolume], source: str,
+                lv: str | None = None) -> Iterator[tuple[LogicalVolume, Segment]]:
+    """The segments with an area on the PV at path `source` (compared by resolved path), of LVs that are not
+    pvmove LVs, of LV `lv` only when given."""
+    real = os.path.realpath(source)
+    for volume in volumes:
+        if volume.is_pvmove or (lv and volume.name != lv):
+            continue
+        for seg in volume.segments:
+            if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices):
+                yield volume, seg
 
 
 def _rows(document: Mapping[str, Any]) -> Iterable[Mapping[str, str]]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lvmove_hooks.model import LogicalVolume
+from lvmove_hooks.model import LogicalVolume, segments_on
 
 Run = tuple[int, int]  # (first extent, number of extents) on the source PV
 
@@ -133,27 +133,19 @@ def _clip(run: Run, asked: tuple[Run, ...]) -> list[Run]:
 
 def left_on_source(volumes: list[LogicalVolume], source: str, lv: str = "", asked: tuple[Run, ...] = ()) -> list[Run]:
     """Allocated extents of the source PV (by resolved path) that a job would still move, in order: of LV `lv`
-    only when given, inside the asked ranges only when given; extents a pvmove LV is moving now are not left."""
-    real = os.path.realpath(source)
+    only when given, inside the asked ranges only when given; extents a pvmove LV is moving now are not left.
+    Only single-area segments count (see only_single_areas)."""
     runs = []
-    for volume in volumes:
-        if volume.is_pvmove or (lv and volume.name != lv):
-            continue
-        for seg in volume.segments:
-            if len(seg.devices) == 1 and seg.devices[0][0].startswith("/") and \
-                    os.path.realpath(seg.devices[0][0]) == real:
-                runs += _clip((seg.devices[0][1], seg.size_pe), asked)
+    for _, seg in segments_on(volumes, source, lv):
+        if len(seg.devices) == 1:
+            runs += _clip((seg.devices[0][1], seg.size_pe), asked)
     return _merged(sorted(runs))
 
 
 def only_single_areas(volumes: list[LogicalVolume], source: str, lv: str = "") -> bool:
     """Every segment with an area on the source has that one area (linear): what a range job can count and
     split. A striped segment on the source is moved whole by one pvmove instead."""
-    real = os.path.realpath(source)
-    return all(len(seg.devices) == 1
-               for volume in volumes if not volume.is_pvmove and (not lv or volume.name == lv)
-               for seg in volume.segments
-               if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices))
+    return all(len(seg.devices) == 1 for _, seg in segments_on(volumes, source, lv))
 
 
 def _merged(runs: list[Run]) -> list[Run]:

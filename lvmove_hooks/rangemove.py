@@ -43,10 +43,10 @@ def create(vg: str, source: str, dests: Sequence[str], *, lv: str | None, alloc:
     return job
 
 
-def start_next(job: Job) -> str | None:
+def start_next(job: Job, names: dict[str, str]) -> str | None:
     """Start the job's next range (pvmove SRC:a-b, handed to lvmove as `lvmove move` does) and return that
-    argument; None when nothing is left (the job is dropped) or a PV of it is not there (the job waits)."""
-    names = lvm.pv_names(job.vg)
+    argument; None when nothing is left (the job is dropped) or a PV of it is not there (the job waits).
+    names: the VG's PV names by UUID (lvm.pv_names), read once per step by the caller."""
     source = names.get(job.source_uuid)
     dests = [names.get(uuid) for uuid in job.dest_uuids]
     fields = journal.MoveFields(job.vg, "", job.source_uuid)
@@ -73,12 +73,14 @@ def start_next(job: Job) -> str | None:
 def advance(vg: str) -> Move | None:
     """After a range (or at boot between two): the move now carrying one of the VG's jobs, started here if
     none is in flight; None when no job of the VG has work it can do now."""
-    for job in rangejob.load(vg):
-        flight = _in_flight(job)
+    jobs = rangejob.load(vg)
+    names = lvm.pv_names(vg) if jobs else {}
+    for job in jobs:
+        flight = _in_flight(job, names)
         if flight is not None:
             return flight
-        if start_next(job) is not None:
-            flight = _in_flight(job)
+        if start_next(job, names) is not None:
+            flight = _in_flight(job, names)
             if flight is not None:
                 return flight
     return None
@@ -90,8 +92,9 @@ NEXT_WAIT = 120.0  # seconds for the unit to start a job's next range
 def wait_next(job: Job, timeout: float = NEXT_WAIT) -> Move | None:
     """The job's next range once the unit has started it; None once the job is done (its record gone)."""
     deadline = time.monotonic() + timeout
+    names = lvm.pv_names(job.vg)
     while any(j.key == job.key for j in rangejob.load(job.vg)):
-        flight = _in_flight(job)
+        flight = _in_flight(job, names)
         if flight is not None:
             return flight
         if time.monotonic() > deadline:
@@ -102,8 +105,8 @@ def wait_next(job: Job, timeout: float = NEXT_WAIT) -> Move | None:
     return None
 
 
-def _in_flight(job: Job) -> Move | None:
-    source = lvm.pv_names(job.vg).get(job.source_uuid)
+def _in_flight(job: Job, names: dict[str, str]) -> Move | None:
+    source = names.get(job.source_uuid)
     if source is None:
         return None
     real = os.path.realpath(source)
@@ -129,11 +132,12 @@ def share_of(move: Move, volumes: list[LogicalVolume]) -> Share | None:
 
 def drop_for(vg: str, source: str) -> list[Job]:
     """Forget the jobs off `source` (an abort ends the whole job); returns them."""
-    if not rangejob.load(vg):
+    jobs = rangejob.load(vg)
+    if not jobs:
         return []  # no job: no LVM command
     names = lvm.pv_names(vg)
     real = os.path.realpath(source)
-    dropped = [job for job in rangejob.load(vg)
+    dropped = [job for job in jobs
                if os.path.realpath(names.get(job.source_uuid, job.source)) == real]
     for job in dropped:
         rangejob.drop(job)
@@ -142,7 +146,9 @@ def drop_for(vg: str, source: str) -> list[Job]:
 
 def pending(vg: str) -> list[Job]:
     """The VG's jobs with no range in flight (after a crash between two ranges)."""
-    return [job for job in rangejob.load(vg) if _in_flight(job) is None]
+    jobs = rangejob.load(vg)
+    names = lvm.pv_names(vg) if jobs else {}
+    return [job for job in jobs if _in_flight(job, names) is None]
 
 
 def rows(volumes: list[LogicalVolume]) -> list[dict[str, Any]]:

@@ -11,11 +11,10 @@ always starts again from 0.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lvmove_hooks.model import LogicalVolume
+from lvmove_hooks.model import LogicalVolume, segments_on
 from lvmove_hooks.progress import human_bytes
 
 SETTING = "allocation/pvmove_max_segment_size_mb"
@@ -54,10 +53,6 @@ def decide(*, max_recopy_mib: int, pieces: list[int], atomic: bool, lvm_value: i
 
 
 def pieces_on(volumes: Iterable[LogicalVolume], source: str, lv: str | None = None) -> list[int]:
-    """Bytes of each LV segment on the source PV (compared by resolved path), of LV `lv` only when given: what
-    a by-segment move mirrors at once without a bound."""
-    real = os.path.realpath(source)
-    return [seg.size_pe * volume.extent_size
-            for volume in volumes if not volume.is_pvmove and (not lv or volume.name == lv)
-            for seg in volume.segments
-            if any(dev.startswith("/") and os.path.realpath(dev) == real for dev, _ in seg.devices)]
+    """Bytes of each LV segment on the source PV, of LV `lv` only when given: what a by-segment move mirrors
+    at once without a bound."""
+    return [seg.size_pe * volume.extent_size for volume, seg in segments_on(volumes, source, lv)]
