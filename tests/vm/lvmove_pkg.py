@@ -1,4 +1,5 @@
-"""Put lvmove into a guest's share the way a distro ships it: the .deb from the project's `make deb`.
+"""Put lvmove into a guest's share the way a distro ships it: the .deb from the project's `make deb`, or the
+one $LVMOVE_VM_DEB names (e.g. built in the guest suite's own chroot by tests/vm/suitedeb.py).
 
 Without a .deb (and only when LVMOVE_VM_STAGED=1) the files are staged by hand at their installed paths.
 """
@@ -42,7 +43,10 @@ def prepare_payload(dest: Path) -> Path:
     if staged_allowed():
         stage_files(dest / "stage")
         return dest
-    deb = build_deb(dest.parent / f"{dest.name}-build")
+    given = os.environ.get("LVMOVE_VM_DEB", "")  # a build made elsewhere (tests/vm/suitedeb.py: a suite's chroot)
+    deb = Path(given) if given else build_deb(dest.parent / f"{dest.name}-build")
+    if not deb.is_file():
+        raise HostCommandError(f"LVMOVE_VM_DEB={given}: no such file (python3 -m tests.vm.suitedeb builds one)")
     (dest / "pkg").mkdir()
     shutil.copy2(deb, dest / "pkg" / deb.name)
     log.info("lvmove package for the guests: %s", deb.name)
