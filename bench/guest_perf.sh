@@ -45,7 +45,7 @@ lvs -a --segments -o +devices "$VG"
 
 src=$P1 dst=$P2
 one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
-    local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds="" poll_mode=""
+    local mode=$1 round=$2 t0 t1 cpu0 cpu1 since mon unit_cpu="" lvm_cmds="" poll_mode="" cpu_self="" cpu_cmds=""
     since=$(date +%s)
     python3 "$SHARE/monitor.py" "$VG-pvmove0" --cgroup stock=/sys/fs/cgroup/system.slice/lvm2-lvmpolld.service \
         --cgroup lvmove=/sys/fs/cgroup/system.slice/system-lvmove.slice/lvmove@bench-pvmove0.service \
@@ -71,15 +71,25 @@ one_move() {  # one_move MODE ROUND: move P1 -> P2 from the fresh layout
             sed -n 's/^LVMOVE_LVM_COMMANDS=//p' | tail -n 1)
         poll_mode=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
             sed -n 's/^LVMOVE_POLL_MODE=//p' | tail -n 1)
+        # lvmove's own CPU and that of the commands it waited for (the completion entry): the rest of the
+        # unit's CPU is LVM's forked poller.
+        cpu_self=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
+            sed -n 's/^LVMOVE_CPU_SELF=//p' | tail -n 1)
+        cpu_cmds=$(journalctl -q -o export -u lvmove@bench-pvmove0.service --since "@$since" |
+            sed -n 's/^LVMOVE_CPU_COMMANDS=//p' | tail -n 1)
+        journalctl -o short-monotonic --no-pager -u lvmove@bench-pvmove0.service --since "@$since" \
+            > "$OUT/journal-lvmove-$round.txt" 2>&1
     fi
     python3 - "$mode" "$round" "$t0" "$t1" "$cpu0" "$cpu1" "${unit_cpu:-0}" "${lvm_cmds:-}" "$OUT/mon.json" \
-        "${poll_mode:-}" >> "$RESULTS" <<'PY'
+        "${poll_mode:-}" "${cpu_self:-}" "${cpu_cmds:-}" >> "$RESULTS" <<'PY'
 import json, sys
-mode, rnd, t0, t1, c0, c1, unit_cpu, cmds, mon, poll_mode = sys.argv[1:]
+mode, rnd, t0, t1, c0, c1, unit_cpu, cmds, mon, poll_mode, cpu_self, cpu_cmds = sys.argv[1:]
 m = json.load(open(mon))
 print(json.dumps({"kind": "move", "mode": mode, "round": int(rnd), "wall": float(t1) - float(t0),
                   "lvmpolld_cpu": (int(c1 or 0) - int(c0 or 0)) / 1e9, "unit_cpu": float(unit_cpu),
-                  "lvm_commands": int(cmds) if cmds else None, "poll_mode": poll_mode, "monitor": m}))
+                  "lvm_commands": int(cmds) if cmds else None, "poll_mode": poll_mode, "monitor": m,
+                  "cpu_self": float(cpu_self) if cpu_self else None,
+                  "cpu_commands": float(cpu_cmds) if cpu_cmds else None}))
 PY
     sums "$VG" lv1 lv2 lv3 > "$OUT/sums.after"
     cmp -s "$OUT/sums.$VG.before" "$OUT/sums.after" && check_pass "checksums-$mode-$round" || check_fail "checksums-$mode-$round"

@@ -123,6 +123,10 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
                 stats.setdefault("cpu_steady", []).append(used / (span / 60.0))
                 for kind, share in process_split(first, last, rec["mode"]).items():
                     stats.setdefault(f"steady_{kind}", []).append(share / (span / 60.0))
+        if rec.get("cpu_self") is not None:
+            stats.setdefault("cpu_self", []).append(rec["cpu_self"])
+            stats.setdefault("cpu_commands", []).append(rec["cpu_commands"] or 0.0)
+            stats.setdefault("cpu_poller", []).append(cpu - rec["cpu_self"] - (rec["cpu_commands"] or 0.0))
         if rec.get("lvm_commands"):
             stats.setdefault("cmds_per_seg", []).append(rec["lvm_commands"] / max(1, len(segs)))
         stats.setdefault("segments", []).append(len(segs))
@@ -135,6 +139,9 @@ def move_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         ("duration", "whole move, device seen -> gone (median s)", "s"),
         ("copy", "kernel copy time, sum of segments (median s)", "s"),
         ("cpu", "poller CPU seconds per move (median; lvmove: its whole unit)", "s"),
+        ("cpu_self", "  of which: lvmove's Python, the whole run (completion entry; median s)", "s"),
+        ("cpu_commands", "  and: the commands it waited for (lvs, pvmove -b setup; median s)", "s"),
+        ("cpu_poller", "  and: the rest, LVM's forked poller (median s)", "s"),
         ("cpu_per_min", "poller CPU seconds per minute of kernel copying, whole move (median)", "s"),
         ("cpu_steady_copy", "poller CPU s per minute of kernel copying, first to last segment in sync (median)",
          "s"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import time
 from dataclasses import dataclass, replace
@@ -118,8 +119,12 @@ def _carry(ref: LvRef, config: Config) -> Outcome:
 def _ended(move: Move, outcome: Outcome, fields: journal.MoveFields, poll_stats: dict[str, str]) -> Outcome:
     """The journal's completed or aborted event, with how the move was polled."""
     kind = "aborted" if outcome.aborted else "completed"
+    mine, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     counts = {"LVMOVE_LVM_COMMANDS": str(runner.started["lvm"]),
-              "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]), **poll_stats}
+              "LVMOVE_DMSETUP_COMMANDS": str(runner.started["dmsetup"]),
+              # CPU seconds of lvmove itself and of the commands it waited for (a forked LVM poller is in neither).
+              "LVMOVE_CPU_SELF": f"{mine.ru_utime + mine.ru_stime:.3f}",
+              "LVMOVE_CPU_COMMANDS": f"{waited.ru_utime + waited.ru_stime:.3f}", **poll_stats}
     journal.event(kind, f"{move.ref}: {outcome.message}", fields, None if kind == "aborted" else 100.0, counts)
     journal.notify(f"STATUS={move.ref}: {outcome.message}")
     return replace(outcome, logged=True, ended=True, source=move.source)
