@@ -310,7 +310,7 @@ capture() {
     lvs_json nosuchvg > "$d/lvs-nosuchvg.json" 2> "$d/lvs-nosuchvg.json.err"; echo "rc=$?" >> "$d/lvs-nosuchvg.json.err"
     # LVM's pollers as /proc shows them (argv spelling of the forked poller differs between generations).
     local pid
-    for pid in $(pgrep -f 'lvpoll|pvmove' 2>/dev/null); do
+    for pid in $(pgrep -f 'lvpoll|pvmove|^[(]l' 2>/dev/null); do  # a forked poller's argv[0] reads (lvm2) or (l
         [ -r "/proc/$pid/cmdline" ] || continue
         { echo "=== $pid exe=$(readlink "/proc/$pid/exe") comm=$(cat "/proc/$pid/comm")"
           tr '\0' '|' < "/proc/$pid/cmdline"; echo
