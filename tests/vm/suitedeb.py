@@ -31,10 +31,8 @@ IN_CHROOT = "/build"
 
 
 def version() -> str:
-    for line in (REPO / "pyproject.toml").read_text().splitlines():
-        if line.startswith("version"):
-            return line.split("=", 1)[1].strip().strip('"')
-    raise SystemExit("no version in pyproject.toml")
+    """The package version, as `make deb` reads it (pkgtool.py version)."""
+    return run([sys.executable, REPO / "packaging" / "pkgtool.py", "version"], capture=True, timeout=60).stdout.strip()
 
 
 def prepare_source(dest: Path, ver: str) -> Path:
