@@ -268,3 +268,11 @@ def test_ci_sample_covers_both_values_of_mode_lvmpolld_and_bus() -> None:
     points = cm.draw(cm.CI_POINTS, cm.CI_SEED)
     for attr in ("mode", "lvmpolld", "bus", "method"):
         assert len({getattr(p, attr) for p in points}) == 2, attr
+
+
+def test_a_guest_note_is_neither_a_pass_nor_a_failure() -> None:
+    checks = Checks(["PASS fill", "NOTE setup-io-retry dd to vg/lv1 failed before any move", "FAIL vgck-vg x"])
+    assert checks.notes == ["setup-io-retry dd to vg/lv1 failed before any move"]
+    assert checks.failed == ["FAIL vgck-vg x"]
+    assert not checks.passed("setup-io-retry")
+    assert cm.judge(["NOTE setup-io-retry dd failed"], required=()) == []

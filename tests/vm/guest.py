@@ -237,7 +237,7 @@ class Guest:
             time.sleep(0.2)
         raise GuestError(f"no {until!r} within {timeout:.0f}s\n{self.phase_log_tail()}\n{self.console_tail()}")
 
-    def phase_log_tail(self, lines: int = 30) -> str:
+    def phase_log_tail(self, lines: int = 45) -> str:
         logs = sorted((self.share / "out").glob("phase*.log"))
         if not logs:
             return "(no phase log)"

@@ -35,6 +35,8 @@ LvmChoice = LvmTree | None | Literal["env"]
 _default_lvm: LvmChoice = "env"
 # (machine tag, generation, `lvm version` first line seen in the guest) of every closed run, in order.
 SEEN: list[tuple[str, str, str]] = []
+# (machine tag, generation, text) of every NOTE line a closed run's guest wrote (neither pass nor fail).
+NOTES: list[tuple[str, str, str]] = []
 
 
 def set_default_lvm(lvm: LvmChoice) -> None:
@@ -62,6 +64,10 @@ class Checks:
 
     def passed(self, name: str) -> bool:
         return any(line.split()[:2] == ["PASS", name] for line in self.lines)
+
+    @property
+    def notes(self) -> list[str]:
+        return [line.removeprefix("NOTE ") for line in self.lines if line.startswith("NOTE ")]
 
 
 @dataclass
@@ -132,6 +138,7 @@ class Run:
             log.info("kept the guest's initramfs with upstream LVM: %s", self.initrd_cache)
         version = self.lvm_version()
         SEEN.append((self.guest.workdir.name, self.generation, version))
+        NOTES.extend((self.guest.workdir.name, self.generation, text) for text in self.checks().notes)
         log.info("%s on %s: guest LVM %s (%.1fs)", self.guest.workdir.name, self.generation, version,
                  time.monotonic() - self.started)
 

@@ -13,7 +13,14 @@ mkdir -p "$OUT"
 t() { cut -d' ' -f1 /proc/uptime; }
 log() { echo "[$(t)] $*"; }
 mark() { echo "LVMOVE-VM: $*" > /dev/ttyS0; log "MARK $*"; }
-die() { log "FATAL: $*"; check_fail fatal "$*"; exit 1; }
+# What the kernel and device-mapper say now (kernel warnings and errors, every dm table), for a failure's log.
+kernel_report() {
+    log "--- kernel log (warnings and errors, last 15) ---"
+    dmesg --level=emerg,alert,crit,err,warn 2>&1 | tail -n 15
+    log "--- dmsetup table ---"
+    dmsetup table 2>&1 | head -n 20
+}
+die() { kernel_report; log "FATAL: $*"; check_fail fatal "$*"; exit 1; }
 
 # Run a command, echoing it and its exit code into the log.
 cmd() {
@@ -26,6 +33,8 @@ cmd() {
 
 check_pass() { echo "PASS $1 ${2:-}" >> "$CHECKS"; log "CHECK PASS $1 ${2:-}"; }
 check_fail() { echo "FAIL $1 ${2:-}" >> "$CHECKS"; log "CHECK FAIL $1 ${2:-}"; }
+# note NAME TEXT: neither pass nor fail; the harness lists every note under the run's results.
+note() { echo "NOTE $1 ${2:-}" >> "$CHECKS"; log "NOTE $1 ${2:-}"; }
 # check NAME COMMAND...: PASS if the command succeeds.
 check() {
     local name=$1; shift
@@ -249,12 +258,21 @@ wait_no_pvmove() {
 fill_lvs() {
     local vg=$1 lv; shift
     for lv in "$@"; do
-        dd if=/dev/urandom of="/dev/$vg/$lv" bs=1M oflag=direct status=none \
-            count=$(( $(blockdev --getsize64 "/dev/$vg/$lv") / 1048576 )) || die "fill $vg/$lv"
+        fill_lv "$vg" "$lv" && continue
+        # Seen once (CI, Debian 13 guest, right after lvextend, before any move): dd got EIO from the new LV.
+        # Its cause is not known yet: log what the kernel says, note it for the run's summary, write again.
+        kernel_report
+        note setup-io-retry "dd to $vg/$lv failed before any move; the kernel log is in the phase log"
+        udevadm settle
+        fill_lv "$vg" "$lv" || die "fill $vg/$lv"
     done
     sync
     sums "$vg" "$@" > "$OUT/sums.$vg.before"
     cat "$OUT/sums.$vg.before"
+}
+fill_lv() {
+    dd if=/dev/urandom of="/dev/$1/$2" bs=1M oflag=direct status=none \
+        count=$(( $(blockdev --getsize64 "/dev/$1/$2") / 1048576 ))
 }
 sums() {
     local vg=$1 lv; shift
