@@ -191,7 +191,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, gen, seconds, outcome, versions in RESULTS:
         tr.write_line(f"{name.ljust(width)}  {gen.ljust(gwidth)}  {seconds:8.1f}  {outcome.ljust(7)}  {versions}")
     tr.write_line(f"{'total'.ljust(width)}  {''.ljust(gwidth)}  {sum(r[2] for r in RESULTS):8.1f}")
-    for machine, gen, text in harness.NOTES:
+    for machine, _, text in harness.NOTES:
         tr.write_line(f"note from {machine}: {text}")
     # One row per machine, one column per generation.
     gens = list(dict.fromkeys(g for _, g, *_ in RESULTS))
