@@ -9,32 +9,25 @@ import logging
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
-from lvmove_hooks import (
-    __version__,
-    carry,
-    config,
-    dm,
-    journal,
-    lvm,
-    pause,
-    rangejob,
-    rangemove,
-    recopy,
-    statefile,
-    status,
-    units,
-)
-from lvmove_hooks.ending import placement
+from lvmove_hooks import __version__, dm, lvm, statefile
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
 from lvmove_hooks.model import LogicalVolume, Move, find_moves
 from lvmove_hooks.names import check_name, parse_lvref
 from lvmove_hooks.progress import human_bytes
-from lvmove_hooks.status import current_percent
 from lvmove_hooks.targets import is_pv_name, match, parse_target
 
+if TYPE_CHECKING:
+    from lvmove_hooks import config, rangejob, recopy
+
+# A command imports what it runs, inside its function: the import of the whole package is most of what a short
+# command costs in an emulated guest (bench/RESULTS.md), and `lvmove status` needs none of the poll machinery.
+
+A = TypeVar("A")
+B = TypeVar("B")
 EPILOG = textwrap.fill(codes_text(), width=100)
 ABORT_WAIT = 300.0  # how long `lvmove abort` waits for the move to be gone after LVM's abort returned
 
@@ -135,7 +128,7 @@ def need_root(what: str) -> None:
 # ---- status ----------------------------------------------------------------------------------------------
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from lvmove_hooks import fields
+    from lvmove_hooks import fields, status, units
 
     if "help" in ",".join(args.options).replace("+", ",").replace("-", ",").split(","):
         print("\n".join(fields.help_text()))
@@ -147,11 +140,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise BadInput("--map draws one move", hint="name it: lvmove status VG/pvmoveN --map")
     target = parse_target(args.target) if args.target else None
     need_root("status")
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The units' states and LVM's report are independent: ask both at once.
-        asked = pool.submit(units.states)
-        vg_report = lvm.read()
-        unit_states = asked.result()
+    # The units' states and LVM's report are independent: ask both at once.
+    vg_report, unit_states = _both(lvm.read, units.states)
     volumes = vg_report.volumes
     only = [match(target, find_moves(volumes))] if target is not None else None
     view = status.collect(volumes, unit_states, only, vg_report.missing)
@@ -173,10 +163,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(Exit.ATTENTION if view["attention"] else Exit.OK)
 
 
+def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """first() here and second() in a thread beside it; an exception of either is raised here."""
+    answer: list[B] = []
+    failed: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            answer.append(second())
+        except BaseException as exc:  # handed over to the caller's thread below
+            failed.append(exc)
+
+    thread = threading.Thread(target=ask, name="lvmove-beside")
+    thread.start()
+    try:
+        result = first()
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return result, answer[0]
+
+
 def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) -> tuple[list[str], float | None]:
     """The picture of the move (movemap.py) and its percent (`percent`: None to read it here, with the same
     kernel reading)."""
     from lvmove_hooks import movemap
+    from lvmove_hooks.status import current_percent
 
     kernel = dm.Kernel()
     try:
@@ -192,6 +205,8 @@ def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) 
 # ---- start / run / move --------------------------------------------------------------------------------
 
 def cmd_start(args: argparse.Namespace) -> int:
+    from lvmove_hooks import pause
+
     target = parse_target(args.target)
     need_root("start")
     vg_report = lvm.read()
@@ -208,6 +223,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _start(move: Move) -> int:
+    from lvmove_hooks import carry, config, units
+
     blocked = carry.blockers(move.ref.vg, config.load(), move.ref)
     if blocked:
         raise CommandFailed(f"{move.ref.unit} would not carry {move.ref}: " + "; ".join(blocked),
@@ -225,6 +242,9 @@ def _start(move: Move) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    from lvmove_hooks import pause, units
+    from lvmove_hooks.status import current_percent
+
     target = parse_target(args.target)
     need_root("pause")
     move = match(target, lvm.moves())
@@ -242,6 +262,8 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from lvmove_hooks import pause
+
     target = parse_target(args.target)
     need_root("resume")
     move = match(target, lvm.moves())
@@ -251,7 +273,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_check_vg(args: argparse.Namespace) -> int:
-    from lvmove_hooks import vgcheck
+    from lvmove_hooks import config, journal, vgcheck
 
     vg = check_name(args.vg, "volume group")
     need_root("check-vg")
@@ -267,7 +289,7 @@ def cmd_check_vg(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lvmove_hooks import service
+    from lvmove_hooks import config, journal, service
 
     ref = parse_lvref(args.lv)
     need_root("run")
@@ -284,6 +306,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_move(args: argparse.Namespace) -> int:
+    from lvmove_hooks import carry, config, pause, rangemove, recopy
+
     source = args.source.split(":", 1)[0]  # SRC:PE-range (as pvmove takes it) names the PV SRC
     for path in [args.source, *args.destinations]:
         if not is_pv_name(path.split(":", 1)[0]):
@@ -332,6 +356,8 @@ def cmd_move(args: argparse.Namespace) -> int:
 
 def _wait(move: Move, job: rangejob.Job | None) -> int:
     """`lvmove move --wait`: follow the move, and a job's ranges one after another, to the end."""
+    from lvmove_hooks import rangemove
+
     code = watch([move.ref.instance], interval=2.0)
     while job is not None and code == int(Exit.OK):
         following = rangemove.wait_next(job)
@@ -342,6 +368,8 @@ def _wait(move: Move, job: rangejob.Job | None) -> int:
 
 
 def _asked_ranges(source: str) -> tuple[rangejob.Run, ...]:
+    from lvmove_hooks import rangejob
+
     if ":" not in source:
         return ()
     try:
@@ -354,6 +382,8 @@ def _asked_ranges(source: str) -> tuple[rangejob.Run, ...]:
 def _set_up(args: argparse.Namespace, bound: recopy.Bound, blocked: list[str], job: rangejob.Job | None) -> None:
     """Let LVM's pvmove set the new move up: for lvmove's unit (the first range of a job), or, when the unit
     would not run, for LVM's own poller."""
+    from lvmove_hooks import rangemove
+
     if blocked:
         # lvmove's unit would not run: leave the move to LVM's own polling rather than to nobody.
         print(f"lvmove: lvmove's unit would not carry this move ({'; '.join(blocked)}); "
@@ -371,6 +401,8 @@ def _set_up(args: argparse.Namespace, bound: recopy.Bound, blocked: list[str], j
 
 def _recopy_bound(cfg: config.Config, pieces: list[int], atomic: bool) -> recopy.Bound:
     """How `lvmove move` bounds what a crash makes the new move copy again (recopy.py)."""
+    from lvmove_hooks import recopy
+
     at_once = sum(pieces) if atomic else max(pieces, default=0)  # what one mirror copies
     if not cfg.max_recopy or at_once <= cfg.max_recopy * recopy.MIB:
         return recopy.Bound()  # nothing to split: no lvmconfig call
@@ -406,6 +438,9 @@ def watch(instances: list[str], *, interval: float) -> int:
 # ---- abort ------------------------------------------------------------------------------------------------
 
 def cmd_abort(args: argparse.Namespace) -> int:
+    from lvmove_hooks import pause
+    from lvmove_hooks.ending import placement
+
     target = parse_target(args.target)
     need_root("abort")
     volumes = lvm.report()
@@ -449,6 +484,8 @@ def cmd_abort(args: argparse.Namespace) -> int:
 
 def _end_jobs(source: str, vg: str | None = None) -> bool:
     """An abort ends the move in ranges off `source` too (its record), in flight or between two ranges."""
+    from lvmove_hooks import rangejob, rangemove
+
     dropped = [job for name in ([vg] if vg else rangejob.vgs_with_jobs()) for job in rangemove.drop_for(name, source)]
     for job in dropped:
         print(f"ended the move of {job.vg} off {job.source} in ranges: no more ranges start")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from lvmove_hooks import dm, lvmpoller, recopy, runner
+from lvmove_hooks import dm, runner
 from lvmove_hooks.errors import CommandFailed
 from lvmove_hooks.model import REPORT_FIELDS, LogicalVolume, MissingPv, Move, find_moves, parse_lvs
 from lvmove_hooks.names import LvRef
@@ -208,6 +208,8 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     if lv:
         argv += ["-n", lv]
     argv += [source, *dests]
+    from lvmove_hooks import lvmpoller  # the poll machinery, imported only by the command that starts a move
+
     signalled: list[float] = []
     with tempfile.TemporaryFile() as output:
         proc = runner.spawn(argv, output)
@@ -239,6 +241,8 @@ def vg_of_pv(pv: str, volumes: list[LogicalVolume] | None = None) -> str | None:
 def max_segment_setting() -> int | None:
     """LVM's allocation/pvmove_max_segment_size_mb in effect (0: no limit); None where this LVM has no such
     setting (before 2.03.36: lvmconfig refuses the name)."""
+    from lvmove_hooks import recopy
+
     result = runner.run([LVM, "lvmconfig", "--type", "full", recopy.SETTING], check=False, probe=True)
     value = result.stdout.strip().rpartition("=")[2] if result.ok else ""
     return int(value) if value.isdigit() else None
