@@ -1,8 +1,9 @@
 """The pure modules fed with what each LVM generation really printed: tests/fixtures/captured/<generation>/,
 recorded by `python3 -m tests.vm.capture` (tests/vm/scenarios/capture.sh: the same VG, LVs and moves on each).
 
-bookworm: LVM2 2.03.16 (Debian 12); trixie: 2.03.31 (Debian 13). The list is explicit: a generation whose
-capture is missing fails, it is not skipped. (Upstream main, `bookworm+main`, is not captured yet.)
+bookworm: LVM2 2.03.16 (Debian 12); trixie: 2.03.31 (Debian 13); bookworm+2.03.39 and bookworm+main: upstream
+LVM2 2.03.39 and main (2.03.40-git, d804677) laid over Debian 12's (`--lvm`). The list is explicit: a generation
+whose capture is missing fails, it is not skipped.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from lvmove_hooks.names import is_pvmove_lv
 from tests.helpers import FIXTURES, device_lines
 
 ROOT = FIXTURES / "captured"
-GENERATIONS = ("bookworm", "trixie")
+GENERATIONS = ("bookworm", "trixie", "bookworm+2.03.39", "bookworm+main")
 # Generations whose capture has the missing VG's report and LVM's forked poller (capture.sh since the trixie
 # capture; bookworm's was recorded before, with lvmpolld).
-NEWER = ("trixie",)
+NEWER = ("trixie", "bookworm+2.03.39", "bookworm+main")
+# ... and the forked poller's /proc entry (proc-pollers.txt: capture.sh's pgrep found it since these captures).
+WITH_PROC = ("bookworm+2.03.39", "bookworm+main")
+# LVM 2.03.36 on: the dm UUID of a pvmove LV (and of its image sub-LVs) ends in "-real".
+REAL_SUFFIX = ("bookworm+2.03.39", "bookworm+main")
+# argv[0] of the forked poller started as `pvmove ...`: become_daemon() writes "(lvm2)" over it; on main it
+# NUL-terminates within the old argv[0]'s 6 bytes ("(lvm2" and an empty argument).
+POLLER_ARGV0 = {"trixie": "(lvm2)", "bookworm+2.03.39": "(lvm2)", "bookworm+main": "(lvm2"}
 
 
 def _moment(gen: str, moment: str) -> Path:
@@ -82,7 +90,7 @@ def test_kernel_device_is_the_moves_own_and_its_progress_adds_up(gen: str) -> No
     got = _kernel(gen, "by-segment-mid")
     # 2.03.36 on: the dm UUID of the pvmove LV carries "-real" (LVM-<vg uuid><lv uuid>-real); either is ours.
     assert got.uuid.startswith(move.pvmove.dm_uuid)
-    assert not got.uuid.endswith("-real")  # that suffix comes with 2.03.36 (not captured here yet)
+    assert got.uuid.endswith("-real") == (gen in REAL_SUFFIX)
     progress = dm.progress_of(move, got, frozenset({_devno(gen, move.source)}))
     assert progress is not None and progress.total * 512 == move.size
     assert 0 < progress.done < progress.total and progress.mirroring
@@ -102,6 +110,10 @@ def test_atomic_move_and_its_image_devices(gen: str) -> None:
     assert images, "the atomic move shows its mirror images as dm devices"
     # Units are for pvmoveN itself only, never for its image sub-LVs.
     assert "pvmove0" in names and not any(is_pvmove_lv(name) for name in images)
+    uuids = [line.split("=", 1)[1] for line in (_moment(gen, "atomic-mid") / "udevadm-info.txt").read_text()
+             .splitlines() if line.startswith("E: DM_UUID=")]
+    real = [uuid for uuid in uuids if uuid.endswith("-real")]
+    assert len(real) == (len(images) + 1 if gen in REAL_SUFFIX else 0)  # pvmove0 and its images
 
 
 @pytest.mark.parametrize("gen", NEWER)
@@ -132,7 +144,7 @@ def _forked_pollers(gen: str) -> list[tuple[str, ...]]:
 @pytest.mark.parametrize("gen", NEWER)
 def test_lvms_forked_poller_is_found_however_its_argv_reads(gen: str) -> None:
     (argv,) = _forked_pollers(gen)
-    assert argv[0] == "(lvm2)" and "pvmove" not in argv
+    assert argv[0] == POLLER_ARGV0[gen] and "pvmove" not in argv
     # The kernel names the process after the link it was started as (/usr/sbin/pvmove): comm "pvmove"; exe is lvm.
     command, args = procscan.lvm_invocation(argv, "pvmove", True)
     assert command == "pvmove" and "-b" in args
@@ -140,3 +152,43 @@ def test_lvms_forked_poller_is_found_however_its_argv_reads(gen: str) -> None:
     assert procscan._pvmove_covers(args, source) and not procscan._pvmove_covers(args, "/dev/nosuch")
     # Without a readable exe (another user's process): still LVM by its rewritten argv[0].
     assert procscan.lvm_invocation(argv, "pvmove", None)[0] == "pvmove"
+
+
+def _proc_entry(gen: str, root: Path, lvm_binary: Path) -> tuple[int, str]:
+    """A /proc/PID of the forked poller as the capture recorded it (cmdline with its empty arguments, comm,
+    exe -> the lvm binary); (pid, comm)."""
+    lines = (_moment(gen, "by-segment-mid") / "proc-pollers.txt").read_text().splitlines()
+    head = lines[0].split()  # === PID exe=/usr/sbin/lvm comm=pvmove
+    pid, comm = int(head[1]), head[3].removeprefix("comm=")
+    assert head[2] == "exe=/usr/sbin/lvm"
+    entry = root / str(pid)
+    entry.mkdir(parents=True)
+    (entry / "cmdline").write_bytes(lines[1].replace("|", "\0").encode())
+    (entry / "comm").write_text(comm + "\n")
+    (entry / "exe").symlink_to(lvm_binary)
+    return pid, comm
+
+
+@pytest.mark.parametrize("gen", WITH_PROC)
+def test_lvms_forked_poller_is_found_in_proc_by_what_it_runs(gen: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    lvm_binary = tmp_path / "sbin" / "lvm"
+    lvm_binary.parent.mkdir()
+    lvm_binary.write_text("")
+    pid, comm = _proc_entry(gen, tmp_path / "proc", lvm_binary)
+    monkeypatch.setenv("LVMOVE_PROC", str(tmp_path / "proc"))
+    st = lvm_binary.stat()
+    monkeypatch.setattr(procscan, "lvm_binary", lambda: (str(lvm_binary), (st.st_dev, st.st_ino)))
+    source, _ = _asked(gen, atomic=False)
+    move = _move(gen, "by-segment-mid")
+    (found,) = procscan.other_pollers(move.ref, source, set())
+    assert comm == "pvmove"  # the kernel names it after the link it was started as (/usr/sbin/pvmove -> lvm)
+    assert found.pid == pid and found.command == "pvmove" and "-b" in found.args
+    assert found.args[-2:] == _asked(gen, atomic=False)
+    assert procscan.other_pollers(move.ref, "/dev/nosuch", set()) == []
+    # Another program with the same argv is not LVM: exe decides, not the spelling.
+    other = tmp_path / "sbin" / "other"
+    other.write_text("")
+    (tmp_path / "proc" / str(pid) / "exe").unlink()
+    (tmp_path / "proc" / str(pid) / "exe").symlink_to(other)
+    assert procscan.other_pollers(move.ref, source, set()) == []
