@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -46,30 +45,11 @@ def ratio(a: float | None, b: float | None) -> str:
 # ---- guest part -----------------------------------------------------------------------------------------
 
 def run_guest(suite: str, rounds: int, many: int, keep: bool, segments: int, bps: int) -> list[dict[str, Any]]:
-    from tests.vm.harness import new_run, work_root
-    from tests.vm.image import build
-    from tests.vm.lvmove_pkg import prepare_payload
+    from bench.guestrun import run_script
 
-    image = build(suite)
-    payload = prepare_payload(work_root() / "payload-bench")
-    run = new_run("bench", image, bus="scsi", pv_count=3, payload=payload, tag=f"bench-{suite}", lvm=None,
-                  env={"ROUNDS": str(rounds), "MANY": str(many), "SEGMENTS": str(segments), "BPS": str(bps)})
-    shutil.copy2(HERE / "monitor.py", run.guest.share / "monitor.py")
-    shutil.copy2(HERE / "many_moves.py", run.guest.share / "many_moves.py")
-    shutil.copy2(HERE / "guest_perf.sh", run.guest.share / "bench.sh")  # the harness runs <name>.sh
-    try:
-        run.guest.boot("bench.sh", 1)
-        marker = run.guest.drive("RUNNER-END", 3600)
-    finally:
-        run.close(keep=keep)  # the results are in the share; a slow power-off (100 VGs active) is not waited for
-    results = run.out / "bench.jsonl"
-    if not results.exists():
-        raise SystemExit(f"guest wrote no results ({marker}); see {run.out}")
-    failed = run.checks().failed
-    if failed:
-        print("checks failed in the guest:", "; ".join(failed), file=sys.stderr)
-    guest = {"kind": "guest", "suite": suite, "lvm": run.lvm_version()}
-    return [guest] + [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return run_script(suite, HERE / "guest_perf.sh", tag=f"bench-{suite}", pv_count=3, keep=keep,
+                      env={"ROUNDS": str(rounds), "MANY": str(many), "SEGMENTS": str(segments), "BPS": str(bps)},
+                      files=(HERE / "monitor.py", HERE / "many_moves.py"))
 
 
 def guest_title(records: list[dict[str, Any]]) -> str:
