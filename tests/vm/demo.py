@@ -147,8 +147,8 @@ def build_image(work: Path) -> Image:
             fix = f"apt-get install {' '.join(missing_packages(missing))}, {AGAIN}"
         else:
             fix = (
-                "read the log's last lines; the build needs the Debian archive of /etc/apt/sources.list.d/"
-                f"debian.sources and ~3 GB free in {cache_root()}, {AGAIN} (a finished image is cached)"
+                "read the log's last lines; the build needs a Debian archive in /etc/apt/sources.list or "
+                f"/etc/apt/sources.list.d/ and ~3 GB free in {cache_root()}, {AGAIN} (a finished image is cached)"
             )
         what = f"missing host tools: {' '.join(missing)}" if missing else one_line(exc)
         raise StepFailed(f"building the guest image: {what}", log_path, fix) from exc

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 GUESTFS = HERE / "guestfs"
 # The host's apt sources: deb822 (Debian's containers, trixie and later installs) or the one-line file a Debian 12
 # installer writes (seen on a fresh minbase bookworm: only /etc/apt/sources.list).
-APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+APT_DIR = Path("/etc/apt")
 PACKAGES = [
     "systemd",
     "systemd-sysv",
@@ -84,12 +84,24 @@ def missing_host_tools() -> list[str]:
     return [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
 
 
-def apt_sources() -> Path:
-    """The first of APT_SOURCES that names an archive (mmdebstrap takes either format as a MIRROR file)."""
-    for path in APT_SOURCES:
+def apt_source_files(root: Path | None = None) -> list[Path]:
+    """Where apt's sources may be, in the order they are tried: Debian's own names first (a cloud image's
+    sources.list.d/debian.sources, the installer's sources.list), then any other *.sources or *.list (a
+    mirror's own file, mmdebstrap's 0000debian.sources)."""
+    base = APT_DIR if root is None else root
+    listed = base / "sources.list.d"
+    own = [listed / "debian.sources", base / "sources.list"]
+    others = sorted(listed.glob("*.sources")) + sorted(listed.glob("*.list")) if listed.is_dir() else []
+    return own + [path for path in others if path not in own]
+
+
+def apt_sources(root: Path | None = None) -> Path:
+    """The first apt sources file that names an archive (mmdebstrap takes either format as a MIRROR file)."""
+    for path in apt_source_files(root):
         if path.is_file() and _uris(path.read_text()):
             return path
-    raise HostCommandError(f"no Debian archive in {' or '.join(map(str, APT_SOURCES))}: cannot find the Debian archive")
+    raise HostCommandError(f"no Debian archive in {(APT_DIR if root is None else root) / 'sources.list'} or "
+                           "sources.list.d/*.sources|*.list: cannot find the Debian archive")
 
 
 def _uris(text: str) -> list[str]:
