@@ -9,9 +9,8 @@ import logging
 import os
 import sys
 import textwrap
-import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lvmove_hooks import __version__, dm, lvm, statefile
 from lvmove_hooks.errors import BadInput, CommandFailed, Exit, LvmoveError, NeedsRoot, NoSuchMove, codes_text
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 # A command imports what it runs, inside its function: the import of the whole package is most of what a short
 # command costs in an emulated guest (bench/RESULTS.md), and `lvmove status` needs none of the poll machinery.
 
-A = TypeVar("A")
-B = TypeVar("B")
 EPILOG = textwrap.fill(codes_text(), width=100)
 ABORT_WAIT = 300.0  # how long `lvmove abort` waits for the move to be gone after LVM's abort returned
 
@@ -128,6 +125,8 @@ def need_root(what: str) -> None:
 # ---- status ----------------------------------------------------------------------------------------------
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from lvmove_hooks import fields, status, units
 
     if "help" in ",".join(args.options).replace("+", ",").replace("-", ",").split(","):
@@ -140,8 +139,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise BadInput("--map draws one move", hint="name it: lvmove status VG/pvmoveN --map")
     target = parse_target(args.target) if args.target else None
     need_root("status")
-    # The units' states and LVM's report are independent: ask both at once.
-    vg_report, unit_states = _both(lvm.read, units.states)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The units' states and LVM's report are independent: ask both at once.
+        asked = pool.submit(units.states)
+        vg_report = lvm.read()
+        unit_states = asked.result()
     volumes = vg_report.volumes
     only = [match(target, find_moves(volumes))] if target is not None else None
     view = status.collect(volumes, unit_states, only, vg_report.missing)
@@ -161,28 +163,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print("\n".join(status.table(view, columns, style)))
     return int(Exit.ATTENTION if view["attention"] else Exit.OK)
-
-
-def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
-    """first() here and second() in a thread beside it; an exception of either is raised here."""
-    answer: list[B] = []
-    failed: list[BaseException] = []
-
-    def ask() -> None:
-        try:
-            answer.append(second())
-        except BaseException as exc:  # handed over to the caller's thread below
-            failed.append(exc)
-
-    thread = threading.Thread(target=ask, name="lvmove-beside")
-    thread.start()
-    try:
-        result = first()
-    finally:
-        thread.join()
-    if failed:
-        raise failed[0]
-    return result, answer[0]
 
 
 def _map_lines(move: Move, volumes: list[LogicalVolume], percent: float | None) -> tuple[list[str], float | None]:

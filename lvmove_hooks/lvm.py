@@ -201,6 +201,8 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     lvm.conf setting for it (LVM reads `--config` as one string, settings separated by a space). Returns what
     pvmove printed.
     """
+    from lvmove_hooks import lvmpoller  # the poll machinery, imported only by the command that starts a move
+
     argv = [LVM, "pvmove", "--config", " ".join(filter(None, ["global/use_lvmpolld=0", setting])), "-i", "+86400",
             *(["--alloc", alloc] if alloc else [])]
     if atomic:
@@ -208,8 +210,6 @@ def start_move(source: str, dests: Sequence[str], *, lv: str | None, atomic: boo
     if lv:
         argv += ["-n", lv]
     argv += [source, *dests]
-    from lvmove_hooks import lvmpoller  # the poll machinery, imported only by the command that starts a move
-
     signalled: list[float] = []
     with tempfile.TemporaryFile() as output:
         proc = runner.spawn(argv, output)

@@ -179,12 +179,12 @@ def test_lvms_forked_poller_is_found_in_proc_by_what_it_runs(gen: str, tmp_path:
     monkeypatch.setenv("LVMOVE_PROC", str(tmp_path / "proc"))
     st = lvm_binary.stat()
     monkeypatch.setattr(procscan, "lvm_binary", lambda: (str(lvm_binary), (st.st_dev, st.st_ino)))
-    source, _ = _asked(gen, atomic=False)
+    source, dest = _asked(gen, atomic=False)
     move = _move(gen, "by-segment-mid")
     (found,) = procscan.other_pollers(move.ref, source, set())
     assert comm == "pvmove"  # the kernel names it after the link it was started as (/usr/sbin/pvmove -> lvm)
     assert found.pid == pid and found.command == "pvmove" and "-b" in found.args
-    assert found.args[-2:] == _asked(gen, atomic=False)
+    assert found.args[-2:] == (source, dest)
     assert procscan.other_pollers(move.ref, "/dev/nosuch", set()) == []
     # Another program with the same argv is not LVM: exe decides, not the spelling.
     other = tmp_path / "sbin" / "other"

@@ -27,8 +27,8 @@ from .hostcmd import HostCommandError, run
 FORMAT_VERSION = "1"
 HERE = Path(__file__).resolve().parent
 GUESTFS = HERE / "guestfs"
-# The host's apt sources: deb822 (Debian's containers, trixie and later installs) or the one-line file a Debian 12
-# installer writes (seen on a fresh minbase bookworm: only /etc/apt/sources.list).
+# The host's apt sources (apt_source_files): deb822 (Debian's containers, trixie and later installs) or the one-line
+# file a Debian 12 installer writes (seen on a fresh minbase bookworm: only /etc/apt/sources.list).
 APT_DIR = Path("/etc/apt")
 PACKAGES = [
     "systemd",
@@ -84,23 +84,22 @@ def missing_host_tools() -> list[str]:
     return [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
 
 
-def apt_source_files(root: Path | None = None) -> list[Path]:
+def apt_source_files(root: Path = APT_DIR) -> list[Path]:
     """Where apt's sources may be, in the order they are tried: Debian's own names first (a cloud image's
     sources.list.d/debian.sources, the installer's sources.list), then any other *.sources or *.list (a
     mirror's own file, mmdebstrap's 0000debian.sources)."""
-    base = APT_DIR if root is None else root
-    listed = base / "sources.list.d"
-    own = [listed / "debian.sources", base / "sources.list"]
+    listed = root / "sources.list.d"
+    own = [listed / "debian.sources", root / "sources.list"]
     others = sorted(listed.glob("*.sources")) + sorted(listed.glob("*.list")) if listed.is_dir() else []
     return own + [path for path in others if path not in own]
 
 
-def apt_sources(root: Path | None = None) -> Path:
+def apt_sources(root: Path = APT_DIR) -> Path:
     """The first apt sources file that names an archive (mmdebstrap takes either format as a MIRROR file)."""
     for path in apt_source_files(root):
         if path.is_file() and _uris(path.read_text()):
             return path
-    raise HostCommandError(f"no Debian archive in {(APT_DIR if root is None else root) / 'sources.list'} or "
+    raise HostCommandError(f"no Debian archive in {root / 'sources.list'} or "
                            "sources.list.d/*.sources|*.list: cannot find the Debian archive")
 
 
