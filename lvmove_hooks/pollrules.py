@@ -115,7 +115,7 @@ class Observation:
 class PollState:
     mode: Mode
     kernel_watch: bool = True  # False: INTERVAL for good (the kernel cannot be read)
-    has_source: bool = True  # the source PV's device exists (the warm poller is launched through it)
+    has_source: bool = True  # a warm poller can be launched: the source PV's device exists, no PV is missing
     poll_interval: float = 15.0  # LVM's interval (config): the longest lvmove leaves LVM without a look
     lvpoll_oneshot: bool = False  # the running lvpoll is one-shot
     spawns: int = 0

@@ -605,4 +605,6 @@ def test_run_finishes_a_move_beside_an_unrelated_missing_pv(fake_system: FakeSys
     assert "completed:" in result.stdout + result.stderr
     lvpolls = [c["argv"] for c in fake_system.commands() if c["argv"][1:2] == ["lvpoll"]]
     assert lvpolls and all("--handlemissingpvs" in argv for argv in lvpolls), lvpolls
+    warm = [c["argv"] for c in fake_system.commands() if c["argv"][1:2] == ["pvmove"] and "-b" in c["argv"]]
+    assert warm == [], f"a warm poller was tried on a VG with a PV missing: {warm}"
     assert fake_system.lv_state("vg", "pvmove0") is None

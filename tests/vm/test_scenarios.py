@@ -230,16 +230,24 @@ def test_s6_s7_inactive_and_two_vgs(vm_image: Image, lvmove_payload: Path, keep_
 def test_s8_missing_destination_pv(vm_image: Image, lvmove_payload: Path, keep_disks: bool) -> None:
     """8: crash mid-move, boot without the destination's disk: nothing is activated or changed, `lvmove
     status` names the PV the move waits for (UUID, last device) and exits 10, `lvmove start` refuses with
-    that reason; the disk plugged in again (QMP device_add) brings the unit, which finishes the move."""
-    run = new_run("missingpv", vm_image, bus="scsi", pv_count=2, payload=lvmove_payload, tag="s8-missingpv")
+    that reason; the disk plugged in again (QMP device_add) brings the unit, which finishes the move.
+    Then a second move crashed, and a boot without pv3 (an unrelated PV: only lv3 is on it): the admin's
+    `vgchange -ay --activationmode partial --poll n` brings the unit, which finishes the move with lvpoll
+    --handlemissingpvs; with the disk back (and `vgextend --restoremissing`) every LV is unchanged."""
+    run = new_run("missingpv", vm_image, bus="scsi", pv_count=3, payload=lvmove_payload, tag="s8-missingpv")
     try:
         run.crash_phase(1, timeout=420)
         run.guest.absent = {2}
-        run.final_phase(2, timeout=900)
+        run.crash_phase(2, timeout=900)
+        run.guest.absent = {3}
+        run.final_phase(3, timeout=900)
         run.assert_ok("nothing-activated", "status-exit-attention", "status-names-the-pv",
                       "start-refuses-while-waiting", "nothing-activated-after-start", "no-failed-unit-while-waiting",
                       "unit-started-when-disk-returned", "pvmove-finished", "unit-journal-completed",
-                      "lvs-off-source", "checksums-vg", "vgck-vg", "nothing-broken-vg")
+                      "lvs-off-source", "checksums-vg", "vgck-vg", "nothing-broken-vg",
+                      "u-status-lists-the-move", "u-pvmove-activated", "u-unit-started-by-itself", "u-pvmove-finished",
+                      "u-unit-completed", "u-polled-by-lvpoll", "u-unit-never-failed", "u-off-source",
+                      "u-status-clean-after")
     finally:
         run.close(keep=keep_disks)
 
@@ -279,8 +287,9 @@ def test_s16_admin_excluded_range_pause_noautoactivation(vm_image: Image, lvmove
                                                          keep_disks: bool) -> None:
     """Issue 10 on real LVM: `lvmove move` into an excluded VG is left to LVM's poller (no unit); `lvmove move
     SRC:PE-range --wait` moves only that range; `lvmove pause` holds against a uevent and a daemon-reload, then
-    `lvmove resume` finishes; a move whose LVs are kept out of autoactivation, crashed, is found by the VG check
-    after the reboot and finished by policy."""
+    `lvmove resume` finishes; LVM's forked poller stuck (SIGSTOP) is taken over and the move finished; a move
+    whose LVs are kept out of autoactivation, crashed, is found by the VG check after the reboot and finished
+    by policy."""
     run = new_run("admin", vm_image, pv_count=4, payload=lvmove_payload, tag="s16-admin")
     try:
         run.crash_phase(1, timeout=900)
@@ -292,6 +301,8 @@ def test_s16_admin_excluded_range_pause_noautoactivation(vm_image: Image, lvmove
             "s16b-move-rc", "s16b-carried", "s16b-unit-completed", "s16b-range-only", "s16b-range-freed",
             "s16c-move-rc", "s16c-pause-rc", "s16c-unit-stopped", "s16c-held-after-uevent-and-reload",
             "s16c-still-moving", "s16c-status-says-paused", "s16c-resume-rc", "s16c-completed", "s16c-off-source",
+            "s16d-forked-poller", "s16d-poller-stopped", "s16d-finished", "s16d-took-over", "s16d-completed",
+            "s16d-unit-never-failed", "s16d-stuck-poller-exited", "s16d-off-source",
             "s16e-move-rc", "s16e-vg-check-found-it", "s16e-started-inactive", "s16e-completed", "s16e-off-source",
             "checksums-vg", "vgck-vg", "nothing-broken-vg",
         )

@@ -4,6 +4,9 @@
 #  b. `lvmove move SRC:PE-range DST --wait`: only that range moves, carried by the unit to its end;
 #  c. `lvmove pause` holds against a change uevent of the pvmove device and a daemon-reload (generator);
 #     `lvmove resume` carries the move to its end;
+#  d. LVM's own forked poller stops making progress (SIGSTOPped in its sleep: as the initramfs's poller that
+#     survived switch-root, alive and never checkpointing): lvmove's unit, watching it, takes over beside it
+#     (a one-shot lvpoll per segment left in sync) and finishes; the poller, continued, exits by itself;
 #  e. a move whose LVs are kept out of autoactivation (`lvchange --setautoactivation n`) crashed mid-way: after
 #     the reboot the VG comes up through lv3 (on pv4, never moved), the pvmove LV does not (stock LVM leaves it
 #     so); lvmove's VG check finds it and its unit activates and finishes it by policy (activate_inactive).
@@ -14,6 +17,25 @@ VG_UNIT=$(systemd-escape --template=lvmove-vg@.service "$VG")
 PVMOVE_DM=$(dm_name "$VG" pvmove0)
 cursor() { journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'; }
 since() { journalctl --after-cursor="$1" --no-pager -o cat "${@:2}" 2>/dev/null; }   # since CURSOR [journalctl args]
+# The lvm processes in this runner's cgroup (a forked poller that `pvmove -b` left), found by what they are.
+own_lvm_pids() {
+    local cg p
+    cg=$(cat /proc/self/cgroup)
+    for p in /proc/[0-9]*; do
+        [ "$(cat "$p/cgroup" 2>/dev/null)" = "$cg" ] || continue
+        case "$(readlink "$p/exe" 2>/dev/null)" in */lvm) echo "${p#/proc/}" ;; esac
+    done
+}
+# Stop PID with SIGSTOP once it is inside its sleep (nanosleep/clock_nanosleep): never while it holds a VG lock.
+stop_in_sleep() {
+    local pid=$1 end=$((SECONDS + 30)) nr
+    while [ "$SECONDS" -lt "$end" ]; do
+        nr=$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)
+        if [ "$nr" = 35 ] || [ "$nr" = 230 ]; then kill -STOP "$pid"; return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
 used_b() { pvs --readonly --noheadings --units b --nosuffix -o pv_used "$1" | tr -d ' '; }
 
 phase1() {
@@ -90,10 +112,36 @@ phase1() {
     check s16c-off-source test "$(used_b "$P2")" = 0
     verify_sums "$VG" lv1 lv2 lv3
 
+    # ---- d: LVM's own poller stuck (SIGSTOP), lvmove takes over beside it ----
+    local poller end
+    c=$(cursor)
+    req throttle 4194304
+    cmd pvmove -b -i 5 --config global/use_lvmpolld=0 "$P1" "$P3" || check_fail s16d-pvmove
+    poller=$(own_lvm_pids | head -1)
+    log "LVM's forked poller: ${poller:-none} $(tr '\0' ' ' < "/proc/${poller:-0}/cmdline" 2>/dev/null)"
+    check s16d-forked-poller test -n "$poller"
+    wait_unit_active "$UNIT" "$VG" 60
+    if [ -n "$poller" ] && stop_in_sleep "$poller"; then check_pass s16d-poller-stopped "pid $poller"
+    else check_fail s16d-poller-stopped "pid ${poller:-none} never seen asleep"; fi
+    grep -E '^State' "/proc/${poller:-0}/status" 2>/dev/null
+    wait_no_pvmove "$VG" 400 && check_pass s16d-finished || check_fail s16d-finished "$(pvmove_lvs "$VG")"
+    wait_unit_inactive "$UNIT" 60
+    since "$c" -u "$UNIT" > "$OUT/d-unit-journal.txt"
+    cat "$OUT/d-unit-journal.txt"
+    check s16d-took-over grep -q "with no checkpoint; lvmove runs LVM's poller itself" "$OUT/d-unit-journal.txt"
+    check s16d-completed test -n "$(since "$c" -u "$UNIT" "MESSAGE_ID=$MSG_COMPLETED")"
+    check s16d-unit-never-failed test -z "$(grep 'Failed with result' "$OUT/d-unit-journal.txt")"
+    [ -n "$poller" ] && kill -CONT "$poller"
+    end=$((SECONDS + 60))
+    while [ -n "$poller" ] && [ -e "/proc/$poller" ] && [ "$SECONDS" -lt "$end" ]; do sleep 0.5; done
+    check s16d-stuck-poller-exited test ! -e "/proc/${poller:-0}"
+    check s16d-off-source test "$(used_b "$P1")" = 0
+    verify_sums "$VG" lv1 lv2 lv3
+
     # ---- e: LVs kept out of autoactivation, crashed mid-move ----
     cmd lvchange --setautoactivation n "$VG/lv1" "$VG/lv2" || check_fail s16e-setautoactivation
     req throttle 524288
-    lvmove move "$P1" "$P2" > "$OUT/e-move.txt" 2>&1; rc=$?
+    lvmove move "$P3" "$P2" > "$OUT/e-move.txt" 2>&1; rc=$?
     cat "$OUT/e-move.txt"
     check s16e-move-rc test "$rc" = 0
     wait_unit_active "$UNIT" "$VG" 60
@@ -120,7 +168,7 @@ phase2() {
     check s16e-vg-check-found-it grep -q "inactive move found when $VG came up" "$OUT/journal-lvmove.txt"
     check s16e-started-inactive test -n "$(journalctl -b -o cat -u "$UNIT" "MESSAGE_ID=$MSG_STARTED" | grep 'inactive: activating')"
     check s16e-completed unit_has_msg "$UNIT" "$MSG_COMPLETED"
-    check s16e-off-source test "$(used_b "$(pvdev 1)")" = 0
+    check s16e-off-source test "$(used_b "$(pvdev 3)")" = 0
     verify_sums "$VG" lv1 lv2 lv3
     check_vgck "$VG"
     check_nothing_broken "$VG"

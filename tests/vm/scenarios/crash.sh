@@ -107,5 +107,12 @@ if [ "${ABORT_ATOMIC:-0}" = 1 ]; then
     verify_sums "$VG" lv1 lv2
     check_vgck "$VG"
 fi
+# A VG that is gone (removed, renamed, never there) is "nothing to do" on every generation: LVM >= 2.03.26 puts
+# its "not found" into the JSON report's log on stdout, older LVM on stderr (issue 11, point 1).
+gone=lvmove-gone-vg-$$
+lvmove run "$gone/pvmove0" > "$OUT/run-gone-vg.txt" 2>&1; rc=$?
+log "lvmove run $gone/pvmove0: rc=$rc $(tr '\n' ' ' < "$OUT/run-gone-vg.txt")"
+if [ "$rc" = 0 ] && grep -q "nothing to do" "$OUT/run-gone-vg.txt"; then check_pass run-gone-vg "rc=0"
+else check_fail run-gone-vg "rc=$rc $(head -c 200 "$OUT/run-gone-vg.txt")"; fi
 check_nothing_broken "$VG"
 exit 0
