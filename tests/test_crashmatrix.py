@@ -198,6 +198,10 @@ class FakeRun:
         self.final_error = final_error
         self.closed = False
 
+    def phase(self, phase: int, until: str, timeout: float) -> str:
+        self.guest.boot("crashpoint.sh", phase)
+        return self.guest.drive(until, timeout)
+
     def crash_phase(self, phase: int, timeout: float) -> None:
         self.guest.boot("crashpoint.sh", phase)
         self.guest.log.append("SIGKILL")
@@ -276,3 +280,33 @@ def test_a_guest_note_is_neither_a_pass_nor_a_failure() -> None:
     assert checks.failed == ["FAIL vgck-vg x"]
     assert not checks.passed("setup-io-retry")
     assert cm.judge(["NOTE setup-io-retry dd failed"], required=()) == []
+
+
+CONSOLE = Path(__file__).parent / "fixtures" / "console"
+
+
+def test_a_kernel_panic_before_the_runner_is_recognised() -> None:
+    """The console of a real boot whose kernel panicked (TCG, "Oops: int3", crash matrix seed 4711 point 18):
+    the harness boots such a machine again; a panic after RUNNER-START is the scenario's own failure."""
+    from tests.vm.guest import panic_before_runner
+
+    console = (CONSOLE / "panic-int3-trixie.log").read_text()
+    found = panic_before_runner(console)
+    assert found.startswith("Oops: int3") and "RIP: 0010:sched_clock_cpu" in found, found
+    assert panic_before_runner("LVMOVE-VM: RUNNER-START script=x phase=2\n" + console) == ""
+    assert panic_before_runner("Loading, please wait...\nLVMOVE-VM: RUNNER-START script=x phase=1\n") == ""
+
+
+def test_only_runs_the_named_points_of_the_same_draw(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cm.main(["--points", "30", "--seed", "4711", "--only", "8,18", "--plan"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "planned" in line]
+    full = {p.index: p for p in cm.draw(30, 4711)}
+    assert [int(r.split("|")[1]) for r in rows] == [8, 18]
+    assert full[8].mode in rows[0] and full[18].mode in rows[1]
+
+
+@pytest.mark.parametrize("only", ["31", "x", ","])
+def test_only_names_points_of_the_draw(only: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cm.main(["--points", "30", "--seed", "1", "--only", only, "--plan"])
+    assert exc.value.code == 2 and "--only" in capsys.readouterr().err

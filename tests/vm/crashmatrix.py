@@ -273,10 +273,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=_out, default=None, help="also write the table as markdown to this file")
     parser.add_argument("--plan", action="store_true", help="print the drawn points and exit (no guest)")
     parser.add_argument("--keep", action="store_true", help="keep the machines' disk files")
+    parser.add_argument("--only", type=_only, default=None, metavar="N,N,...",
+                        help="of the drawn points, run only these (by number): a re-run of some points of a draw")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1_000_000)
+    if args.only is not None and not args.only <= set(range(1, args.points + 1)):
+        parser.error(f"--only {','.join(map(str, sorted(args.only)))}: the draw has points 1 to {args.points}; "
+                     "name points of it, or draw more with --points")
     return args
+
+
+def _only(text: str) -> set[int]:
+    try:
+        numbers = {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected point numbers separated by commas (e.g. 8,18), not {text!r}") from None
+    if not numbers:
+        raise argparse.ArgumentTypeError("expected at least one point number (e.g. 8,18)")
+    return numbers
 
 
 # ---- running the points in guests ----------------------------------------------------------------------------
@@ -298,9 +313,8 @@ def _crash(run: Run, phase: int, method: str, timeout: float) -> None:
         run.crash_phase(phase, timeout)
         return
     guest = run.guest
-    guest.boot(f"{run.name}.sh", phase)
     try:
-        guest.drive("CRASH-SYSRQ", timeout)
+        run.phase(phase, "CRASH-SYSRQ", timeout)  # (a kernel panic before the runner: booted again)
     except GuestError:
         if guest.running() or not (run.out / f"crash.{guest.boots}.txt").exists():
             raise
@@ -378,7 +392,7 @@ def ci_seed(env: dict[str, str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print(f"crash matrix: seed {args.seed}", flush=True)
-    points = draw(args.points, args.seed)
+    points = [p for p in draw(args.points, args.seed) if args.only is None or p.index in args.only]
     ctx = Context(args.generation, args.seed, args.keep)
     if args.plan:
         print(render_table([Result(p, ran=False) for p in points], seed=args.seed, generation=args.generation.name),

@@ -169,10 +169,15 @@ class Guest:
         if self.initrd != self.image.initrd:
             log.info("boot %d with the initramfs the guest rebuilt: %s", self.boots, self.initrd)
         append = (
-            "root=LABEL=vmroot rw console=ttyS0,115200 loglevel=4 systemd.show_status=0 "
+            "root=LABEL=vmroot rw console=ttyS0,115200 loglevel=4 systemd.show_status=0 panic=1 "
             f"lvmove.script={script} lvmove.phase={phase} {extra_append}"
         ).strip()
         self.proc = spawn(self.qemu_argv(append), stdout_path=self.workdir / f"qemu.{self.boots}.log")
+
+    def panicked_before_runner(self) -> str:
+        """The kernel's panic line when this boot's kernel panicked before the runner started, else ""."""
+        path = self.console()
+        return panic_before_runner(path.read_text(errors="replace") if path.exists() else "")
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -320,3 +325,12 @@ def copy_into_share(guest: Guest, files: dict[str, Path]) -> None:
 
 
 __all__ = ["Guest", "GuestError", "HostCommandError", "copy_into_share"]
+
+
+def panic_before_runner(console: str) -> str:
+    """From a boot's serial console: the kernel's Oops and RIP lines (or "Kernel panic") when it panicked
+    before the runner said RUNNER-START, else ""."""
+    if "RUNNER-START" in console or "Kernel panic" not in console:
+        return ""
+    oops = [line.split("] ", 1)[-1].strip() for line in console.splitlines() if "Oops:" in line or "RIP:" in line]
+    return "; ".join(oops[:2]) or "Kernel panic"
