@@ -288,7 +288,8 @@ def _only(text: str) -> set[int]:
     try:
         numbers = {int(part) for part in text.split(",") if part.strip()}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected point numbers separated by commas (e.g. 8,18), not {text!r}") from None
+        message = f"expected point numbers separated by commas (e.g. 8,18), not {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
     if not numbers:
         raise argparse.ArgumentTypeError("expected at least one point number (e.g. 8,18)")
     return numbers
