@@ -139,12 +139,13 @@ class Move:
         return self.pvmove.active
 
     def waits_for(self, missing: Sequence[MissingPv]) -> tuple[MissingPv, ...]:
-        """The missing PVs this move needs (its source or a destination), from the VG's missing PVs; all of
-        them when a leg shows as [unknown] and LVM did not say which device it was."""
-        mine = {self.source, *self.destinations}
-        named = tuple(pv for pv in missing if pv.vg == self.ref.vg and pv.last_device in mine)
-        if named or UNKNOWN_PV not in mine:
-            return named
+        """The missing PVs this move needs: LVM names a missing PV's device [unknown], so a move whose source
+        and destinations all have a device needs none of them, whatever device a missing PV was last written
+        to (names are handed out again at each boot: seen on 2.03.31, an unrelated PV last written to /dev/sda
+        while /dev/sda was the move's source). With a leg [unknown], the VG's missing PVs (which of them that
+        leg is, LVM's report does not say)."""
+        if UNKNOWN_PV not in {self.source, *self.destinations}:
+            return ()
         return tuple(pv for pv in missing if pv.vg == self.ref.vg)
 
     def refreshed(self, current: Move) -> Move:

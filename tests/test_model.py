@@ -1,6 +1,7 @@
 import json
+from dataclasses import replace
 
-from lvmove_hooks.model import find_moves, parse_devices, parse_lvs
+from lvmove_hooks.model import MissingPv, find_moves, parse_devices, parse_lvs
 from tests.helpers import BOOKWORM
 
 
@@ -82,3 +83,16 @@ def test_error_orphan_detected() -> None:
 def test_parse_devices() -> None:
     assert parse_devices("/dev/sda(0),/dev/sdb(12)") == (("/dev/sda", 0), ("/dev/sdb", 12))
     assert parse_devices("") == ()
+
+
+def test_a_missing_pv_last_written_to_a_name_the_move_now_uses_is_not_the_moves() -> None:
+    """Seen on 2.03.31 (machine s8, third boot): pv3 (only lv3 on it) missing, LVM's warning says it was last
+    written to /dev/sda, and after the reboot /dev/sda is the move's source. The move has both legs (LVM names
+    a missing PV [unknown]), so it waits for nothing; with its destination [unknown] it waits for the VG's
+    missing PVs."""
+    (move,) = find_moves(parse_lvs((BOOKWORM / "C-rootfs-stock_phase1_mid-pvmove" / "lvs-devices.json").read_text()))
+    assert move.source == "/dev/sda"
+    unrelated = MissingPv("vg", "rWxZSj-M4wz-pVca-sN9q-mqAH-RCQS-Silwcz", "/dev/sda")
+    assert move.waits_for([unrelated]) == ()
+    gone = replace(move, destinations=("[unknown]",))
+    assert gone.waits_for([unrelated, MissingPv("othervg", "X")]) == (unrelated,)
