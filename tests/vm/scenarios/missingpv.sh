@@ -11,6 +11,17 @@
 . "$SHARE/setup.sh"
 MOVE_BPS=${MOVE_BPS:-2097152} CRASH_AT=${CRASH_AT:-40}
 UNIT=$(unit_of "$VG/pvmove0")
+# move_and_crash FROM TO: pvmove (lvmpolld) from disk FROM to disk TO, crashed by the host at CRASH_AT %.
+move_and_crash() {
+    req throttle "$MOVE_BPS"
+    cmd pvmove -b -i 2 "$(pvdev "$1")" "$(pvdev "$2")" || die "pvmove pv$1 -> pv$2"
+    wait_percent "$VG" pvmove0 "$CRASH_AT" 180 || die "move pv$1 -> pv$2 did not reach $CRASH_AT%"
+    journalctl --sync
+    sync
+    mark READY-TO-CRASH
+    sleep 600
+    exit 1
+}
 begin
 if [ "$PHASE" = 1 ]; then
     install_lvmove
@@ -19,14 +30,7 @@ if [ "$PHASE" = 1 ]; then
     fill_lvs "$VG" lv1 lv2 lv3
     pvs --noheadings -o pv_uuid "$(pvdev 2)" | tr -d ' ' > "$OUT/dest-pv-uuid.txt"
     pvdev 2 > "$OUT/dest-pv-dev.txt"
-    req throttle "$MOVE_BPS"
-    cmd pvmove -b -i 2 "$(pvdev 1)" "$(pvdev 2)" || die "pvmove"
-    wait_percent "$VG" pvmove0 "$CRASH_AT" 180 || die "move did not reach $CRASH_AT%"
-    journalctl --sync
-    sync
-    mark READY-TO-CRASH
-    sleep 600
-    exit 1
+    move_and_crash 1 2
 fi
 
 if [ "$PHASE" = 3 ]; then
@@ -116,11 +120,4 @@ journalctl -b 0 -o short-monotonic --no-pager > "$OUT/journal-boot2-full.txt" 2>
 check_nothing_broken "$VG"
 
 # ---- a second move (back to pv1), crashed; the next boot is without pv3 (phase 3) ----
-req throttle "$MOVE_BPS"
-cmd pvmove -b -i 2 "$(pvdev 2)" "$(pvdev 1)" || die "pvmove 2"
-wait_percent "$VG" pvmove0 "$CRASH_AT" 180 || die "move 2 did not reach $CRASH_AT%"
-journalctl --sync
-sync
-mark READY-TO-CRASH
-sleep 600
-exit 1
+move_and_crash 2 1
