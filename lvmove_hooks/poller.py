@@ -63,7 +63,7 @@ class PollPhase:
         # With a PV of the VG missing LVM's `pvmove -b` refuses the VG ("Cannot change VG ... while PVs are
         # missing"): no warm poller is tried, one lvpoll --handlemissingpvs per segment instead.
         self.state = rules.initial(kernel_watch=self.config.watch_kernel,
-                                   has_source=bool(self.move.source) and not self.handle_missing,
+                                   can_warm=bool(self.move.source) and not self.handle_missing,
                                    poll_interval=self.config.poll_interval)
 
     def run(self) -> Move:

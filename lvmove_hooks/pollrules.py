@@ -115,7 +115,7 @@ class Observation:
 class PollState:
     mode: Mode
     kernel_watch: bool = True  # False: INTERVAL for good (the kernel cannot be read)
-    has_source: bool = True  # a warm poller can be launched: the source PV's device exists, no PV is missing
+    can_warm: bool = True  # a warm poller can be launched: the source PV's device exists, no PV is missing
     poll_interval: float = 15.0  # LVM's interval (config): the longest lvmove leaves LVM without a look
     lvpoll_oneshot: bool = False  # the running lvpoll is one-shot
     spawns: int = 0
@@ -136,20 +136,20 @@ class PollState:
     used: frozenset[Mode] = frozenset()
 
 
-def initial(*, kernel_watch: bool, has_source: bool, poll_interval: float) -> PollState:
-    mode = own_mode(kernel_watch=kernel_watch, has_source=has_source, warm_launches=0)
-    return PollState(mode, kernel_watch, has_source, float(poll_interval))
+def initial(*, kernel_watch: bool, can_warm: bool, poll_interval: float) -> PollState:
+    mode = own_mode(kernel_watch=kernel_watch, can_warm=can_warm, warm_launches=0)
+    return PollState(mode, kernel_watch, can_warm, float(poll_interval))
 
 
-def own_mode(*, kernel_watch: bool, has_source: bool, warm_launches: int) -> Mode:
+def own_mode(*, kernel_watch: bool, can_warm: bool, warm_launches: int) -> Mode:
     """How lvmove carries the move itself when no other process polls it."""
     if not kernel_watch:
         return Mode.INTERVAL
-    return Mode.WARM if has_source and warm_launches < WARM_LAUNCH_LIMIT else Mode.LVPOLL
+    return Mode.WARM if can_warm and warm_launches < WARM_LAUNCH_LIMIT else Mode.LVPOLL
 
 
 def _carry_on(state: PollState) -> Mode:
-    return own_mode(kernel_watch=state.kernel_watch, has_source=state.has_source,
+    return own_mode(kernel_watch=state.kernel_watch, can_warm=state.can_warm,
                     warm_launches=state.warm_launches)
 
 

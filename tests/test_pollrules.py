@@ -20,9 +20,9 @@ def progress(*, synced: bool = False, mirroring: bool = True, bad: tuple[tuple[s
 NOW = 1000.0
 COPYING = progress()
 SYNCED = progress(synced=True)
-WARM = r.initial(kernel_watch=True, has_source=True, poll_interval=15)
+WARM = r.initial(kernel_watch=True, can_warm=True, poll_interval=15)
 LVPOLL = replace(WARM, mode=Mode.LVPOLL, warm_launches=r.WARM_LAUNCH_LIMIT)
-INTERVAL = r.initial(kernel_watch=False, has_source=True, poll_interval=15)
+INTERVAL = r.initial(kernel_watch=False, can_warm=True, poll_interval=15)
 # A state that has read LVM and scanned /proc a moment ago: nothing of that is due.
 SETTLED = replace(WARM, reread_now=False, next_reread=NOW + 3, next_scan=NOW + 3)
 ASLEEP_FORKED = PollerSeen(pid=7, alive=True, asleep=True, wakeable=True, ours=True)
@@ -202,11 +202,11 @@ def test_judge(seen: r.Reread, verdict: r.Verdict) -> None:
 def test_an_active_move_the_kernel_cannot_show_falls_back_to_interval_for_good() -> None:
     _, state = r.judge(SETTLED, r.Reread(present=True), now=NOW)
     assert not state.kernel_watch and state.mode is Mode.INTERVAL
-    assert r.own_mode(kernel_watch=False, has_source=True, warm_launches=0) is Mode.INTERVAL
+    assert r.own_mode(kernel_watch=False, can_warm=True, warm_launches=0) is Mode.INTERVAL
 
 
 def test_no_source_device_means_no_warm_poller() -> None:
-    assert r.initial(kernel_watch=True, has_source=False, poll_interval=15).mode is Mode.LVPOLL
+    assert r.initial(kernel_watch=True, can_warm=False, poll_interval=15).mode is Mode.LVPOLL
 
 
 @pytest.mark.parametrize(("used", "named"), [
