@@ -35,7 +35,9 @@ def read(vgs: Sequence[str] = ()) -> VgReport:
         LVM, "lvs", "-a", "--segments", "--readonly", "--reportformat", "json",
         "--units", "b", "--nosuffix", "-o", ",".join(REPORT_FIELDS), *vgs,
     ]
-    result = runner.run(argv, check=False)
+    # probe: a VG that is not there is an answer (exit 5), not a failure to warn about; a real failure is
+    # raised below with LVM's own message.
+    result = runner.run(argv, check=False, probe=True)
     missing = missing_pvs(result)
     if not result.ok:
         errors = [e for e in lvm_errors(result) if not e.startswith("WARNING:")]

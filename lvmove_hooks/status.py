@@ -44,6 +44,13 @@ def attention(move: Move, percent: float | None, unit_state: str, paused: bool,
     if paused or unit_state in RUNNING:
         return None
     if not move.active:
+        incomplete = [pv for pv in missing if pv.vg == move.ref.vg]
+        if incomplete:  # LVM does not autoactivate a VG with a PV missing, though the move's own PVs are there
+            return {"reason": f"inactive: volume group {move.ref.vg} is incomplete ("
+                              + ", ".join(pv.describe() for pv in incomplete)
+                              + " missing, not one of the move's), so LVM did not activate it",
+                    "fix": f"connect the disk again; or, to finish the move without it: vgchange -ay "
+                           f"--activationmode partial {move.ref.vg}, then lvmove start {move.ref}"}
         return {"reason": "inactive: its LVs were not activated (autoactivation off?) and no unit carries it",
                 "fix": f"lvmove start {move.ref}"}
     if percent is not None and percent >= 100.0 and not procscan.other_pollers(move.ref, move.source, set()):

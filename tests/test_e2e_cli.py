@@ -187,6 +187,18 @@ def test_status_script_output_keeps_notes_off_stdout(fake_system: FakeSystem, ca
     assert "lvmove: vg/pvmove0: inactive" in err and "fix: lvmove start vg/pvmove0" in err
 
 
+def test_status_names_the_missing_pv_that_kept_the_vg_down(fake_system: FakeSystem, capsys: Capsys) -> None:
+    """LVM does not autoactivate a VG with a PV missing: an inactive move there is explained by that PV (not
+    "autoactivation off?"), with the way to go on without the disk."""
+    fake_system.standard(active=False)
+    uuid = fake_system.pull_disk("/dev/sdc")  # holds a piece of `data`, not a leg of the move
+    result = inproc(capsys, "status")
+    assert result.returncode == 10, result.stderr
+    assert f"vg/pvmove0: inactive: volume group vg is incomplete (PV {uuid}" in result.stdout
+    assert "autoactivation off" not in result.stdout
+    assert "vgchange -ay --activationmode partial vg, then lvmove start vg/pvmove0" in result.stdout
+
+
 def test_status_inactive_move_needs_the_admin(fake_system: FakeSystem, capsys: Capsys) -> None:
     """An inactive move that no unit carries (autoactivation kept its LVs down) is stalled: status says why
     and what to run, and exits 10."""

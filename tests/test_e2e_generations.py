@@ -58,3 +58,14 @@ def test_watch_follows_a_move_to_its_end(fake_system: FakeSystem) -> None:
     assert watch.returncode == 0, err
     assert out.strip().splitlines()[-1].strip() == "vg/pvmove0: completed: 48.0 MiB moved from /dev/sda to /dev/sdb"
     assert poller.wait(timeout=5) == 0
+
+
+def test_the_unit_for_a_vg_that_is_gone_has_nothing_to_do_and_says_only_that(fake_system: FakeSystem,
+                                                                             capsys: Capsys) -> None:
+    """`lvmove run` (the unit) for a VG removed or renamed since the event: exit 0, one line naming the move;
+    LVM's "not found" is the answer, not a warning about a failed command."""
+    fake_system.standard()
+    code, out, err = main(capsys, "run", "nosuchvg/pvmove0")
+    assert code == 0, err
+    assert "nosuchvg/pvmove0: nothing to do" in out
+    assert err == ""

@@ -354,6 +354,12 @@ MSG_ABORTED=20acfd1afbbc40ea96a9fda23056bcfd
 unit_of() { systemd-escape --template=lvmove@.service "$1"; }
 unit_state() { systemctl show -p ActiveState --value "$1" 2>/dev/null; }
 unit_status_text() { systemctl show -p StatusText --value "$1" 2>/dev/null; }
+# How many entries of UNIT (a name or glob) since CURSOR carry MESSAGE_ID. The unit's entries are read whole and the
+# id looked for in them: systemd 252's journalctl returns nothing for `-u UNIT MESSAGE_ID=X` (seen on bookworm
+# while the unit's journal held the entry), so a field match beside -u cannot be trusted on every generation.
+msgs_since() {
+    journalctl --after-cursor="$1" --no-pager -o export -u "$2" 2>/dev/null | grep -a -c -x "MESSAGE_ID=$3"
+}
 # Has the unit's journal (this boot) a message with this MESSAGE_ID?
 unit_has_msg() { journalctl -b -u "$1" "MESSAGE_ID=$2" -o cat --no-pager 2>/dev/null | grep -q .; }
 save_unit_journal() {  # save_unit_journal UNIT NAME

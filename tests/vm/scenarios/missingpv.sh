@@ -44,6 +44,8 @@ if [ "$PHASE" = 3 ]; then
     lvmove status --json > "$OUT/u-status-before.json" 2> "$OUT/u-status-before.err"; rc=$?
     cat "$OUT/u-status-before.json"
     check u-status-lists-the-move python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); sys.exit(0 if len(v["moves"]) == 1 else 1)' "$OUT/u-status-before.json"
+    # The reason names what kept the VG down (the missing pv3) and the partial activation, not "autoactivation off?".
+    check u-status-names-the-incomplete-vg python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["moves"][0]["attention"] or {}; sys.exit(0 if "is incomplete" in a.get("reason", "") and "--activationmode partial" in a.get("fix", "") else 1)' "$OUT/u-status-before.json"
     # What an admin does with a VG short of a disk that holds nothing the move needs: activate what is there.
     vgchange -ay --activationmode partial --poll n "$VG" > "$OUT/u-vgchange.txt" 2>&1; rc=$?
     cat "$OUT/u-vgchange.txt"
