@@ -220,8 +220,22 @@ class FakeSystem:
     # ---- lvmove ----
     def lvmove(self, *args: str, timeout: float = 30, env: dict[str, str] | None = None
                ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "lvmove_hooks", *args], env={**self.env, **(env or {})},
-                              cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            return subprocess.run([sys.executable, "-m", "lvmove_hooks", *args], env={**self.env, **(env or {})},
+                                  cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:  # say everything needed to find why (a rare overrun under load)
+            raise AssertionError(self._overrun_report(args, timeout, exc)) from None
+
+    def _overrun_report(self, args: tuple[str, ...], timeout: float, exc: subprocess.TimeoutExpired) -> str:
+        def text(data: bytes | str | None) -> str:
+            return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+        procs = sorted(p.name for p in self.proc.iterdir()) if self.proc.exists() else []
+        return "\n".join([f"lvmove {' '.join(args)} still running after {timeout:g} s (killed)",
+                          "--- its stderr:", text(exc.stderr), "--- its stdout:", text(exc.stdout),
+                          "--- the fake's commands:", *(json.dumps(c) for c in self.commands()),
+                          "--- the fake's events:", *(json.dumps(e) for e in self.events()),
+                          f"--- the fake /proc: {procs}"])
 
     def lvmove_popen(self, *args: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen([sys.executable, "-m", "lvmove_hooks", *args], env=self.env, cwd=REPO,
