@@ -310,3 +310,15 @@ def test_only_names_points_of_the_draw(only: str, capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit) as exc:
         cm.main(["--points", "30", "--seed", "1", "--only", only, "--plan"])
     assert exc.value.code == 2 and "--only" in capsys.readouterr().err
+
+
+def test_crash_notes_follow_the_phases_when_a_boot_was_repeated(tmp_path: Path) -> None:
+    """Point 17 of the seed-4711 run: boot 1 panicked before the runner, phase 1 ran (and crashed) as boot 2,
+    phase 2 as boot 3: the note of phase 1 is crash.2.txt."""
+    (tmp_path / "crash.2.txt").write_text("segment 1/1 at 70% (14/20 regions)\n")
+    assert cm.crash_notes(tmp_path, 2) == ["segment 1/1 at 70% (14/20 regions)"]
+    (tmp_path / "crash.2.txt").unlink()
+    assert cm.crash_notes(tmp_path, 3) == ["phase 1: no crash note", "phase 2: no crash note"]
+    for boot, text in ((3, "b"), (1, "a")):
+        (tmp_path / f"crash.{boot}.txt").write_text(text + "\n")
+    assert cm.crash_notes(tmp_path, 3) == ["a", "b"]

@@ -350,11 +350,18 @@ def run_point(point: Point, ctx: Context) -> Result:
     finally:
         run.close(keep=ctx.keep)
         result.seconds = time.monotonic() - started
-        result.landed = [_read(run.out / f"crash.{boot}.txt") or f"boot {boot}: no crash note"
-                         for boot in range(1, point.final_phase)]
+        result.landed = crash_notes(run.out, point.final_phase)
         result.did = _read(run.out / "lvmove-did.txt")
         result.lvm_version = run.lvm_version()
     return result
+
+
+def crash_notes(out: Path, final_phase: int) -> list[str]:
+    """What each crashing phase hit, in order. The guest names its note by boot (crash.<boot>.txt), and a boot
+    whose kernel panicked before the runner (booted again) writes none, so phase N's note may be boot N+1's."""
+    notes = sorted(out.glob("crash.*.txt"), key=lambda p: int(p.stem[6:]) if p.stem[6:].isdigit() else 0)
+    landed = [_read(p) or f"phase {i}: empty crash note" for i, p in enumerate(notes, 1)]
+    return landed + [f"phase {i}: no crash note" for i in range(len(landed) + 1, final_phase)]
 
 
 def prepare(ctx: Context) -> None:
