@@ -355,8 +355,8 @@ unit_of() { systemd-escape --template=lvmove@.service "$1"; }
 unit_state() { systemctl show -p ActiveState --value "$1" 2>/dev/null; }
 unit_status_text() { systemctl show -p StatusText --value "$1" 2>/dev/null; }
 # How many entries of UNIT (a name or glob) since CURSOR carry MESSAGE_ID. The unit's entries are read whole and the
-# id looked for in them: systemd 252's journalctl returns nothing for `-u UNIT MESSAGE_ID=X` (seen on bookworm
-# while the unit's journal held the entry), so a field match beside -u cannot be trusted on every generation.
+# id looked for in them: systemd 252's journalctl returned nothing for `--after-cursor C -u UNIT MESSAGE_ID=X`
+# (bookworm s16, while the unit's journal after C held the entry; `-b -u UNIT MESSAGE_ID=X` works there).
 msgs_since() {
     journalctl --after-cursor="$1" --no-pager -o export -u "$2" 2>/dev/null | grep -a -c -x "MESSAGE_ID=$3"
 }
