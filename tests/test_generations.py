@@ -6,6 +6,7 @@ from tests.vm.generations import (
     CI_MATRIX,
     FULL_MATRIX,
     MACHINES,
+    SECONDS_SEEN,
     Generation,
     MatrixError,
     from_environment,
@@ -47,3 +48,34 @@ def test_machine_of_a_test_name() -> None:
     assert machine_of("test_s5_s9_s10_healthy_system[trixie]") == "s5"
     with pytest.raises(MatrixError):
         machine_of("test_other")
+
+
+def test_ci_matrix_runs_what_each_generation_needs() -> None:
+    ci = parse_matrix(CI_MATRIX)
+    assert ci[Generation("trixie")] == MACHINES  # every machine on the current stable
+    for gen in (Generation("bookworm"), Generation("bookworm", "2.03.39")):
+        assert set(ci[gen]) >= {"s1", "s2", "s4"}  # crash/resume, no lvmpolld, atomic
+    for gen in (Generation("sid"), Generation("bookworm", "main")):
+        assert "s2" in ci[gen]
+
+
+def test_every_machine_has_a_seen_duration_so_the_longest_start_first() -> None:
+    assert set(SECONDS_SEEN) == set(MACHINES)
+
+
+class _Item:
+    def __init__(self, name: str, vm: bool) -> None:
+        self.name, self.vm = name, vm
+
+    def get_closest_marker(self, marker: str) -> object:
+        return object() if self.vm and marker == "vm" else None
+
+
+def test_vm_items_are_ordered_longest_first_in_their_own_places() -> None:
+    from tests.vm.conftest import pytest_collection_modifyitems
+
+    names = ["test_fast_a", "test_s1_crash[trixie]", "test_fast_b", "test_s16_admin[sid]", "test_s7_x[trixie]"]
+    items = [_Item(n, vm=n.startswith("test_s")) for n in names]
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == ["test_fast_a", "test_s16_admin[sid]", "test_fast_b",
+                                       "test_s7_x[trixie]", "test_s1_crash[trixie]"]

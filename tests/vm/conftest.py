@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from . import harness, lvmbuild
-from .generations import Generation
+from .generations import SECONDS_SEEN, Generation, machine_of
 from .hostcmd import HostCommandError
 from .image import Image, build, missing_host_tools
 from .lvmbuild import LvmTree
@@ -32,6 +32,11 @@ from .lvmove_pkg import prepare_payload
 # (test name, generation, seconds, outcome, LVM version(s) the guest reported)
 RESULTS: list[tuple[str, str, float, str, str]] = []
 OUTCOMES: dict[str, str] = {}
+# (machine tag, generation, text): the NOTE lines of the guests, as the reports brought them
+NOTES: list[tuple[str, str, str]] = []
+
+
+SESSION_STARTED = time.monotonic()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,20 +164,54 @@ def keep_disks() -> bool:
     return os.environ.get("LVMOVE_VM_KEEP", "") == "1"
 
 
+RESULT_KEY = "lvmove_vm_result"  # a vm test's row, carried on its teardown report (to xdist's controller too)
+NOTE_KEY = "lvmove_vm_note"
+_STARTED = pytest.StashKey[tuple[float, int, int]]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest machines first (generations.SECONDS_SEEN), so that with `-n 2` (tests/run.sh) the short ones
+    fill the end and neither worker is left with a long machine alone. Only the vm items move, among the
+    places they held; the order is the same on every worker (xdist requires it)."""
+    places = [i for i, item in enumerate(items) if item.get_closest_marker("vm") is not None]
+    ordered = sorted((items[i] for i in places), key=lambda item: -SECONDS_SEEN.get(_machine(item), 0.0))
+    for i, item in zip(places, ordered, strict=True):
+        items[i] = item
+
+
+def _machine(item: pytest.Item) -> str:
+    try:
+        return machine_of(item.name)
+    except ValueError:
+        return ""
+
+
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    started = time.monotonic()
-    seen_before = len(harness.SEEN)
-    yield
-    if item.get_closest_marker("vm") is not None and generation_of(item) != "-":
-        outcome = OUTCOMES.get(item.nodeid, "?")
-        versions = ", ".join(dict.fromkeys(v for _, _, v in harness.SEEN[seen_before:])) or "-"
-        RESULTS.append((item.name, generation_of(item), time.monotonic() - started, outcome, versions))
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Put the machine's row (and its guests' NOTE lines) on the teardown report: the terminal summary is
+    written from reports, so the table is whole when xdist's workers ran the machines."""
+    if call.when == "setup":
+        item.stash[_STARTED] = (time.monotonic(), len(harness.SEEN), len(harness.NOTES))
+    outcome = yield
+    if call.when != "teardown" or item.get_closest_marker("vm") is None or generation_of(item) == "-":
+        return
+    report: pytest.TestReport = outcome.get_result()
+    started, seen_before, notes_before = item.stash.get(_STARTED, (time.monotonic(), 0, 0))
+    versions = ", ".join(dict.fromkeys(v for _, _, v in harness.SEEN[seen_before:])) or "-"
+    row = (item.name, generation_of(item), time.monotonic() - started, OUTCOMES.get(item.nodeid, "?"), versions)
+    report.user_properties.append((RESULT_KEY, row))
+    report.user_properties.extend((NOTE_KEY, note) for note in harness.NOTES[notes_before:])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or (report.when == "setup" and not report.passed):
         OUTCOMES[report.nodeid] = "skipped" if report.skipped else ("pass" if report.passed else "FAIL")
+    for key, value in report.user_properties:
+        if key == RESULT_KEY:
+            name, gen, seconds, outcome, versions = value
+            RESULTS.append((name, gen, seconds, outcome, versions))
+        elif key == NOTE_KEY:
+            NOTES.append(tuple(value))
 
 
 def machine_label(test_name: str) -> str:
@@ -191,7 +230,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, gen, seconds, outcome, versions in RESULTS:
         tr.write_line(f"{name.ljust(width)}  {gen.ljust(gwidth)}  {seconds:8.1f}  {outcome.ljust(7)}  {versions}")
     tr.write_line(f"{'total'.ljust(width)}  {''.ljust(gwidth)}  {sum(r[2] for r in RESULTS):8.1f}")
-    for machine, _, text in harness.NOTES:
+    tr.write_line(f"{'wall clock (machines side by side with -n)'.ljust(width)}  {''.ljust(gwidth)}  "
+                  f"{time.monotonic() - SESSION_STARTED:8.1f}")
+    for machine, _, text in NOTES:
         tr.write_line(f"note from {machine}: {text}")
     # One row per machine, one column per generation.
     gens = list(dict.fromkeys(g for _, g, *_ in RESULTS))
