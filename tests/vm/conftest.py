@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from . import harness, lvmbuild
-from .generations import SECONDS_SEEN, Generation, machine_of
+from .generations import MACHINES, SECONDS_SEEN, Generation, from_environment, machine_of
 from .hostcmd import HostCommandError
 from .image import Image, build, missing_host_tools
 from .lvmbuild import LvmTree
@@ -179,6 +179,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[i] = item
 
 
+def _machine_rank(label: str) -> int:
+    try:
+        return MACHINES.index(machine_of(label))
+    except ValueError:
+        return len(MACHINES)
+
+
 def _machine(item: pytest.Item) -> str:
     try:
         return machine_of(item.name)
@@ -235,13 +242,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for machine, _, text in NOTES:
         tr.write_line(f"note from {machine}: {text}")
     # One row per machine, one column per generation.
-    gens = list(dict.fromkeys(g for _, g, *_ in RESULTS))
+    # Columns in the matrix's order (LVMOVE_VM_MATRIX), rows in the order machines are listed (MACHINES).
+    order = [g.name for g in from_environment()]
+    gens = sorted(dict.fromkeys(g for _, g, *_ in RESULTS), key=lambda g: order.index(g) if g in order else 99)
     if len(gens) < 2:
         return
     cells: dict[tuple[str, str], str] = {}
     for name, gen, seconds, outcome, _ in RESULTS:
         cells[(machine_label(name), gen)] = f"{outcome} {seconds:.0f}s"
-    machines = list(dict.fromkeys(machine_label(name) for name, *_ in RESULTS))
+    machines = sorted(dict.fromkeys(machine_label(name) for name, *_ in RESULTS), key=_machine_rank)
     mwidth = max(len(m) for m in machines)
     cw = max(12, *(len(g) for g in gens))
     tr.write_line("")
