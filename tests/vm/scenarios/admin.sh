@@ -19,10 +19,13 @@ cursor() { journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'
 since() { journalctl --after-cursor="$1" --no-pager -o cat "${@:2}" 2>/dev/null; }   # since CURSOR [journalctl args]
 # The lvm processes in this runner's cgroup (a forked poller that `pvmove -b` left), found by what they are.
 own_lvm_pids() {
-    local cg p
-    cg=$(cat /proc/self/cgroup)
+    # `read`, not `cat`: a process per /proc entry took 16 s under TCG with a second guest beside it (sid,
+    # 2026-12-03), long enough for the 24 MiB move to end before the poller was caught.
+    local cg c p
+    read -r cg < /proc/self/cgroup
     for p in /proc/[0-9]*; do
-        [ "$(cat "$p/cgroup" 2>/dev/null)" = "$cg" ] || continue
+        c=; read -r c < "$p/cgroup" 2>/dev/null
+        [ "$c" = "$cg" ] || continue
         case "$(readlink "$p/exe" 2>/dev/null)" in */lvm) echo "${p#/proc/}" ;; esac
     done
 }
@@ -115,7 +118,7 @@ phase1() {
     # ---- d: LVM's own poller stuck (SIGSTOP), lvmove takes over beside it ----
     local poller end
     c=$(cursor)
-    req throttle 4194304
+    req throttle 524288   # slow until the poller is caught asleep (at 4 MiB/s the move could end first)
     cmd pvmove -b -i 5 --config global/use_lvmpolld=0 "$P1" "$P3" || check_fail s16d-pvmove
     poller=$(own_lvm_pids | head -1)
     log "LVM's forked poller: ${poller:-none} $(tr '\0' ' ' < "/proc/${poller:-0}/cmdline" 2>/dev/null)"
@@ -123,6 +126,7 @@ phase1() {
     wait_unit_active "$UNIT" "$VG" 60
     if [ -n "$poller" ] && stop_in_sleep "$poller"; then check_pass s16d-poller-stopped "pid $poller"
     else check_fail s16d-poller-stopped "pid ${poller:-none} never seen asleep"; fi
+    req throttle 4194304
     grep -E '^State' "/proc/${poller:-0}/status" 2>/dev/null
     wait_no_pvmove "$VG" 400 && check_pass s16d-finished || check_fail s16d-finished "$(pvmove_lvs "$VG")"
     wait_unit_inactive "$UNIT" 60
