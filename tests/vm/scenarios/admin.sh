@@ -24,7 +24,7 @@ own_lvm_pids() {
     local cg c p
     read -r cg < /proc/self/cgroup
     for p in /proc/[0-9]*; do
-        c=; read -r c < "$p/cgroup" 2>/dev/null
+        { read -r c < "$p/cgroup"; } 2>/dev/null || continue   # gone meanwhile
         [ "$c" = "$cg" ] || continue
         case "$(readlink "$p/exe" 2>/dev/null)" in */lvm) echo "${p#/proc/}" ;; esac
     done
