@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from . import harness, lvmbuild
-from .generations import MACHINES, SECONDS_SEEN, Generation, from_environment, machine_of
+from .generations import SECONDS_SEEN, Generation, from_environment, machine_of
 from .hostcmd import HostCommandError
 from .image import Image, build, missing_host_tools
 from .lvmbuild import LvmTree
 from .lvmove_pkg import prepare_payload
+from .resultgrid import grid
 
 # (test name, generation, seconds, outcome, LVM version(s) the guest reported)
 RESULTS: list[tuple[str, str, float, str, str]] = []
@@ -179,13 +179,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[i] = item
 
 
-def _machine_rank(label: str) -> int:
-    try:
-        return MACHINES.index(machine_of(label))
-    except ValueError:
-        return len(MACHINES)
-
-
 def _machine(item: pytest.Item) -> str:
     try:
         return machine_of(item.name)
@@ -221,11 +214,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             NOTES.append(tuple(value))
 
 
-def machine_label(test_name: str) -> str:
-    """`test_s2_s8_no_lvmpolld_kill_stop[bookworm+2.03.39]` -> `test_s2_s8_no_lvmpolld_kill_stop`."""
-    return re.sub(r"\[.*\]$", "", test_name)
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not RESULTS:
         return
@@ -241,19 +229,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                   f"{time.monotonic() - SESSION_STARTED:8.1f}")
     for machine, _, text in NOTES:
         tr.write_line(f"note from {machine}: {text}")
-    # One row per machine, one column per generation.
-    # Columns in the matrix's order (LVMOVE_VM_MATRIX), rows in the order machines are listed (MACHINES).
-    order = [g.name for g in from_environment()]
-    gens = sorted(dict.fromkeys(g for _, g, *_ in RESULTS), key=lambda g: order.index(g) if g in order else 99)
-    if len(gens) < 2:
+    # One row per machine the matrix selected, one column per generation (resultgrid.py).
+    matrix = from_environment()
+    if len(matrix) < 2 and len({g for _, g, *_ in RESULTS}) < 2:
         return
-    cells: dict[tuple[str, str], str] = {}
-    for name, gen, seconds, outcome, _ in RESULTS:
-        cells[(machine_label(name), gen)] = f"{outcome} {seconds:.0f}s"
-    machines = sorted(dict.fromkeys(machine_label(name) for name, *_ in RESULTS), key=_machine_rank)
-    mwidth = max(len(m) for m in machines)
-    cw = max(12, *(len(g) for g in gens))
     tr.write_line("")
-    tr.write_line(f"{'machine'.ljust(mwidth)}  " + "  ".join(g.ljust(cw) for g in gens))
-    for m in machines:
-        tr.write_line(f"{m.ljust(mwidth)}  " + "  ".join(cells.get((m, g), "not run").ljust(cw) for g in gens))
+    for line in grid([(name, gen, seconds, outcome) for name, gen, seconds, outcome, _ in RESULTS], matrix):
+        tr.write_line(line)
