@@ -1,7 +1,8 @@
 """The pure modules fed with what each LVM generation really printed: tests/fixtures/captured/<generation>/,
 recorded by `python3 -m tests.vm.capture` (tests/vm/scenarios/capture.sh: the same VG, LVs and moves on each).
 
-bookworm: LVM2 2.03.16 (Debian 12); trixie: 2.03.31 (Debian 13); bookworm+2.03.39 and bookworm+main: upstream
+bookworm: LVM2 2.03.16 (Debian 12); trixie: 2.03.31 (Debian 13, systemd 257); sid: 2.03.31 (systemd 262,
+kernel 7.2); bookworm+2.03.39 and bookworm+main: upstream
 LVM2 2.03.39 and main (2.03.40-git, d804677) laid over Debian 12's (`--lvm`). The list is explicit: a generation
 whose capture is missing fails, it is not skipped.
 """
@@ -18,17 +19,17 @@ from lvmove_hooks.names import is_pvmove_lv
 from tests.helpers import FIXTURES, device_lines
 
 ROOT = FIXTURES / "captured"
-GENERATIONS = ("bookworm", "trixie", "bookworm+2.03.39", "bookworm+main")
+GENERATIONS = ("bookworm", "trixie", "sid", "bookworm+2.03.39", "bookworm+main")
 # Generations whose capture has the missing VG's report and LVM's forked poller (capture.sh since the trixie
 # capture; bookworm's was recorded before, with lvmpolld).
-NEWER = ("trixie", "bookworm+2.03.39", "bookworm+main")
+NEWER = ("trixie", "sid", "bookworm+2.03.39", "bookworm+main")
 # ... and the forked poller's /proc entry (proc-pollers.txt: capture.sh's pgrep found it since these captures).
-WITH_PROC = ("bookworm+2.03.39", "bookworm+main")
+WITH_PROC = ("sid", "bookworm+2.03.39", "bookworm+main")
 # LVM 2.03.36 on: the dm UUID of a pvmove LV (and of its image sub-LVs) ends in "-real".
 REAL_SUFFIX = ("bookworm+2.03.39", "bookworm+main")
 # argv[0] of the forked poller started as `pvmove ...`: become_daemon() writes "(lvm2)" over it; on main it
 # NUL-terminates within the old argv[0]'s 6 bytes ("(lvm2" and an empty argument).
-POLLER_ARGV0 = {"trixie": "(lvm2)", "bookworm+2.03.39": "(lvm2)", "bookworm+main": "(lvm2"}
+POLLER_ARGV0 = {"trixie": "(lvm2)", "sid": "(lvm2)", "bookworm+2.03.39": "(lvm2)", "bookworm+main": "(lvm2"}
 
 
 def _moment(gen: str, moment: str) -> Path:
