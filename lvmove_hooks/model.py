@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvmove_hooks.errors import CommandFailed
-from lvmove_hooks.names import LvRef, dm_join, is_pvmove_lv
+from lvmove_hooks.names import LvRef, dm_join, is_pvmove_lv, pvmove_of_image
 
 UNKNOWN_PV = "[unknown]"  # how LVM names a PV whose device is missing (devices, move_pv)
 
@@ -92,12 +92,18 @@ class LogicalVolume:
     @property
     def is_error_orphan(self) -> bool:
         """A leftover `pvmoveN` of a crash between LVM's two finish commits."""
-        return (
-            is_pvmove_lv(self.name)
-            and not self.is_pvmove
-            and bool(self.segments)
-            and all(s.segtype == "error" for s in self.segments)
-        )
+        return is_pvmove_lv(self.name) and self._only_error
+
+    @property
+    def orphan_image_of(self) -> str | None:
+        """`pvmoveN` when this is a leftover `pvmoveN_mimage_K` of an --atomic move's interrupted finish: an
+        error LV by that name (LVM 2.03.39 leaves them visible and active beside the error pvmoveN)."""
+        parent = pvmove_of_image(self.name)
+        return parent if parent is not None and self._only_error else None
+
+    @property
+    def _only_error(self) -> bool:
+        return not self.is_pvmove and bool(self.segments) and all(s.segtype == "error" for s in self.segments)
 
     def maps_to(self, name: str) -> bool:
         return any(dev == name for seg in self.segments for dev, _ in seg.devices)

@@ -43,6 +43,14 @@ def is_pvmove_lv(lv: str) -> bool:
     return lv.startswith("pvmove") and digits.isascii() and digits.isdigit()
 
 
+def pvmove_of_image(lv: str) -> str | None:
+    """`pvmove0_mimage_1` -> `pvmove0` (an image sub-LV of an --atomic move's mirror), else None."""
+    head, sep, index = lv.rpartition("_mimage_")
+    if sep and is_pvmove_lv(head) and index.isascii() and index.isdigit():
+        return head
+    return None
+
+
 class LvRef:
     """A VG/LV pair whose names follow LVM's rules (immutable, ordered, hashable)."""
 

@@ -10,6 +10,11 @@ in LVM ever removes it. It is removed here, through LVM (`lvremove`), only when 
   progress between its commits, not an orphan);
 - LVM itself refuses to remove an LV that is open (`lvremove` without --force).
 Otherwise it is reported with the command that removes it.
+
+An --atomic move's finish interrupted there on LVM 2.03.39 also leaves the mirror's images,
+`pvmoveN_mimage_K`, as visible, active `error` LVs (seen in a guest; 2.03.31 leaves none). They belong to
+the orphan and go with it under the same rules; images whose pvmoveN is already gone (a removal cut short)
+are an orphan of their own, named by that pvmoveN.
 """
 
 from __future__ import annotations
@@ -35,25 +40,63 @@ REMOVE_WAIT = float(os.environ.get("LVMOVE_ORPHAN_REMOVE_WAIT", "30"))
 
 @dataclass(frozen=True)
 class Orphan:
-    ref: LvRef
-    uuid: str
+    ref: LvRef  # vg/pvmoveN
+    uuid: str  # pvmoveN's; of its first image when only images are left
     problem: str  # "" when it may be removed; else why not
+    images: tuple[LvRef, ...] = ()  # its leftover pvmoveN_mimage_K error LVs
+    whole: bool = True  # False: pvmoveN itself is gone, only its images are left
+
+    @property
+    def refs(self) -> tuple[LvRef, ...]:
+        """What to remove, pvmoveN first."""
+        return ((self.ref,) if self.whole else ()) + self.images
 
     @property
     def fix(self) -> str:
-        return f"lvremove {self.ref}"
+        return "lvremove " + " ".join(str(r) for r in self.refs)
+
+    def listing(self) -> str:
+        """`vg/pvmove0`, `vg/pvmove0 and its images pvmove0_mimage_0, ...`, or `images ... of vg/pvmove0`."""
+        images = ", ".join(r.lv for r in self.images)
+        if not self.whole:
+            return f"images {images} of {self.ref}"
+        return f"{self.ref}" + (f" and its images {images}" if images else "")
+
+    def describe(self) -> str:
+        """`the orphan error LV (uuid U)`, with its images when it has any."""
+        what = f"the orphan error LV (uuid {self.uuid})" if self.whole else "the orphan error LVs"
+        return what + (f" with its image LVs {', '.join(r.lv for r in self.images)}" if self.images else "")
 
 
 def find(volumes: list[LogicalVolume], name: str | None = None) -> list[Orphan]:
-    """Orphan error LVs in a report (only `name` when given), each with what stands against removing it."""
+    """Orphan error LVs in a report (only pvmoveN `name` when given), each with what stands against removing
+    it."""
+    images: dict[str, list[LogicalVolume]] = {}
+    for lv in volumes:
+        parent = lv.orphan_image_of
+        if parent is not None:
+            images.setdefault(parent, []).append(lv)
+    names = {lv.name for lv in volumes}
     found = []
     for lv in volumes:
-        if not lv.is_error_orphan or (name is not None and lv.name != name):
-            continue
-        users = sorted(str(other.ref) for other in volumes if other.uuid != lv.uuid and other.maps_to(lv.name))
-        problem = f"still referenced by {', '.join(users)}" if users else ""
-        found.append(Orphan(lv.ref, lv.uuid, problem))
-    return found
+        if lv.is_error_orphan:
+            own = sorted(images.get(lv.name, []), key=lambda i: i.name)
+            found.append(_orphan(volumes, lv.ref, lv.uuid, own, whole=True))
+    for parent, own in sorted(images.items()):
+        if parent not in names:  # pvmoveN went before its images (or a move of that name is back: kept)
+            own = sorted(own, key=lambda i: i.name)
+            found.append(_orphan(volumes, LvRef(own[0].vg, parent), own[0].uuid, own,
+                                 whole=False))
+    return [o for o in found if name is None or o.ref.lv == name]
+
+
+def _orphan(volumes: list[LogicalVolume], ref: LvRef, uuid: str, images: list[LogicalVolume], *,
+            whole: bool) -> Orphan:
+    parts = ([ref.lv] if whole else []) + [i.name for i in images]
+    users = sorted(str(other.ref) for other in volumes
+                   if other.name not in parts and any(other.maps_to(part) for part in parts))
+    problem = f"still referenced by {', '.join(users)}" if users else ""
+    return Orphan(ref, uuid, problem, tuple(i.ref for i in images), whole)
 
 
 def lvm_busy(vg: str) -> list[str]:
@@ -63,9 +106,9 @@ def lvm_busy(vg: str) -> list[str]:
     return busy + [p.describe() for p in procscan.activators(vg, set())]
 
 
-def remove(orphan: Orphan) -> runner.Result:
-    """`lvremove` it by name, after the caller re-checked it by UUID; never forced (an open LV stays)."""
-    return runner.run([LVM, "lvremove", "--yes", str(orphan.ref)], mutating=True, check=False)
+def remove(ref: LvRef) -> runner.Result:
+    """`lvremove` one of it by name, after the caller re-checked it by UUID; never forced (an open LV stays)."""
+    return runner.run([LVM, "lvremove", "--yes", str(ref)], mutating=True, check=False)
 
 
 def settle(found: Orphan, wait: float = SETTLE_WAIT) -> tuple[Orphan | None, list[str]]:
@@ -95,14 +138,16 @@ def _in_use(problem: str) -> bool:
 
 
 def try_remove(found: Orphan, wait: float = REMOVE_WAIT) -> str:
-    """Remove it; "" on success, else LVM's reason. An open device (a scan, a reader that lets go) is tried
-    again for `wait` seconds; LVM itself refuses to remove an open LV."""
+    """Remove it (pvmoveN, then its images); "" on success, else LVM's reason. An open device (a scan, a
+    reader that lets go) is tried again for `wait` seconds; LVM itself refuses to remove an open LV."""
     deadline = time.monotonic() + wait
-    while True:
-        result = remove(found)
-        if result.ok:
-            return ""
-        problem = lvm.summary(result)
-        if not _in_use(problem) or time.monotonic() > deadline:
-            return f"lvremove refused: {problem}"
-        time.sleep(2.0)
+    for ref in found.refs:
+        while True:
+            result = remove(ref)
+            if result.ok:
+                break
+            problem = lvm.summary(result)
+            if not _in_use(problem) or time.monotonic() > deadline:
+                return f"lvremove {ref} refused: {problem}"
+            time.sleep(2.0)
+    return ""

@@ -164,10 +164,10 @@ def _repair(found: orphan.Orphan, config: Config) -> Outcome:
         problem = f"remove_orphans is false in {config.path}"
     problem = problem or orphan.try_remove(now)
     if not problem:
-        journal.event("orphan-removed", f"{now.ref}: removed the orphan error LV (uuid {now.uuid}) that an "
-                     "interrupted finish of LVM's pvmove left behind; the moved LVs were already complete", fields)
-        return Outcome(f"removed orphan error LV {now.ref} left by an interrupted finish", logged=True)
-    journal.event("orphan-found", f"{now.ref}: orphan error LV (uuid {now.uuid}) left by an interrupted "
+        journal.event("orphan-removed", f"{now.ref}: removed {now.describe()} that an interrupted finish of "
+                     "LVM's pvmove left behind; the moved LVs were already complete", fields)
+        return Outcome(f"removed orphan error LV {now.listing()} left by an interrupted finish", logged=True)
+    journal.event("orphan-found", f"{now.ref}: {now.describe().removeprefix('the ')} left by an interrupted "
                  f"finish, not removed: {problem}; remove it with '{now.fix}'", fields)
     raise VerifyFailed(f"orphan error LV {now.ref} not removed: {problem}", hint=f"remove it with '{now.fix}'")
 

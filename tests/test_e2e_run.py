@@ -8,8 +8,11 @@ import signal
 import subprocess
 import time
 
+import fakelvm
 import pytest
 from fakesystem import INTERVAL_CONFIG, FakeSystem
+
+from lvmove_hooks import procscan
 
 LVPOLL_WATCH = ["lvm", "lvpoll", "--polloperation", "pvmove", "--interval", "60", "vg/pvmove0"]
 LVPOLL_INTERVAL = ["lvm", "lvpoll", "--polloperation", "pvmove", "--interval", "1", "vg/pvmove0"]
@@ -167,6 +170,52 @@ def test_an_interrupted_finish_leaves_an_orphan_that_the_unit_removes(fake_syste
     assert fake_system.devices_of("vg", "data") == ["/dev/sdb", "/dev/sdc", "/dev/sdb"]
     assert fake_system.devices_of("vg", "logs") == ["/dev/sdb"]
     assert_lvpolls_stopped_safely(fake_system)
+
+
+@pytest.mark.lvm_versions("2.03.31", "2.03.39")
+def test_an_interrupted_atomic_finish_leaves_no_image_lv_behind(fake_system: FakeSystem,
+                                                                fake_lvm_version: str) -> None:
+    """2.03.39 leaves an --atomic move's images pvmove0_mimage_0/1 as visible error LVs beside the orphan
+    (seen in a guest; 2.03.31 does not): the unit removes them with it, through LVM, pvmove0 first."""
+    fake_system.standard(atomic=True)
+    with fake_system.edit() as state:
+        state["finish_leaves_orphan"] = True
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    removed = fake_system.argvs("lvm", "lvremove")
+    if fake_lvm_version == "2.03.39":
+        assert removed == [["lvm", "lvremove", "--yes", f"vg/pvmove0{tail}"] for tail in ("", "_mimage_0", "_mimage_1")]
+        assert ("removed orphan error LV vg/pvmove0 and its images pvmove0_mimage_0, pvmove0_mimage_1 left by an "
+                "interrupted finish") in result.stdout
+        assert "with its image LVs pvmove0_mimage_0, pvmove0_mimage_1" in result.stderr
+    else:
+        assert removed == [["lvm", "lvremove", "--yes", "vg/pvmove0"]]
+    assert [lv["name"] for lv in fake_system.state()["vgs"]["vg"]["lvs"]] == ["data", "logs"]
+    assert_lvpolls_stopped_safely(fake_system)
+
+
+@pytest.mark.lvm_versions("2.03.39")
+def test_images_left_without_their_pvmove_lv_are_found_by_the_vg_check_and_removed(fake_system: FakeSystem) -> None:
+    """A removal cut short after pvmove0 went: its images alone are still an orphan, named by pvmove0; the VG
+    check starts the unit, which removes them; status names them until then."""
+    fake_system.standard(atomic=True)
+    with fake_system.edit() as state:
+        state["finish_leaves_orphan"] = True
+    fake_system.lvmove("run", "vg/pvmove0")  # leaves nothing; put the images back as a cut-short removal would
+    with fake_system.edit() as state:
+        for n in (0, 1):
+            fakelvm.add_orphan(state, "vg", f"pvmove0_mimage_{n}", active=True)["image_of"] = "pvmove0"
+    status = fake_system.lvmove("status", "--json")
+    assert status.returncode == 10, status.stdout + status.stderr
+    (row,) = json.loads(status.stdout)["orphans"]
+    assert row["lv"] == "pvmove0" and row["fix"].endswith("lvremove vg/pvmove0_mimage_0 vg/pvmove0_mimage_1)")
+    check = fake_system.lvmove("check-vg", "vg")
+    assert check.returncode == 0, check.stderr
+    assert fake_system.started_units() == ["lvmove@vg-pvmove0.service"]
+    result = fake_system.lvmove("run", "vg/pvmove0")
+    assert result.returncode == 0, result.stderr
+    assert "removed orphan error LV images pvmove0_mimage_0, pvmove0_mimage_1 of vg/pvmove0" in result.stdout
+    assert [lv["name"] for lv in fake_system.state()["vgs"]["vg"]["lvs"]] == ["data", "logs"]
 
 
 @pytest.mark.lvm_versions("2.03.16", "2.03.31")
@@ -373,9 +422,13 @@ def test_run_takes_over_from_a_poller_that_leaves_the_move_in_sync(fake_system: 
     the margin lvmove runs a one-shot lvpoll itself beside it, says so in the journal, and never signals it."""
     fake_system.vg()
     fake_system.lv("vg", "data", [("/dev/sda", 0, 4)])
-    fake_system.move("vg", "/dev/sda", ["/dev/sdb"], rate_pe=1)  # in sync 4 simulated seconds (0.2 s) on
+    # The copy starts only once the other poller has checked and gone to sleep: had its first check found the
+    # segment in sync already (a loaded host, 0.2 s later), it would have finished the move itself.
+    fake_system.move("vg", "/dev/sda", ["/dev/sdb"], rate_pe=0)
     fake_system.config("poll_interval: 1\nprogress_interval: 1\n")  # stuck after 2 x 1 s + 10 s
     stuck = fake_system.lvmpolld_poll("vg/pvmove0", interval=100000)
+    fake_system.wait_for("the other poller's sleep", lambda: procscan.is_sleeping(stuck.pid))
+    fake_system.set_move(rate_pe=1)  # in sync 4 simulated seconds (0.2 s) on
     started = time.monotonic()
     result = fake_system.lvmove("run", "vg/pvmove0")
     took = time.monotonic() - started

@@ -7,6 +7,9 @@ generations, as LVM's source and real runs show it:
 - 2.03.31 on: the orphan `pvmoveN` error LV an interrupted finish leaves is visible, and active (2.03.16:
   hidden, no device);
 - 2.03.36 on: the pvmove LV's dm UUID (and those of its `_mimage_N` images) ends in "-real";
+- 2.03.39 on: an --atomic move's finish interrupted between its two commits also leaves the mirror's images
+  `pvmoveN_mimage_0/1` as visible, active `error` LVs (dm UUID without the suffix), seen in a
+  bookworm+2.03.39 guest (2.03.31 leaves none; the release in between that changed it is not pinned);
 - main (2.03.40-git): become_daemon() NUL-terminates the rewritten argv[0]: a forked poller started as `lvm`
   shows as "(l" (2.03.16 to 2.03.39: "(lv").
 `lvs --readonly` reports lv_active "unknown" in every one of them (--readonly turns activation off; the field
@@ -412,6 +415,10 @@ def finish(state: State, vg: str, move: State, *, abort: bool = False, orphan: b
     data["lvs"] = [lv for lv in data["lvs"] if lv is not move]
     if orphan:
         add_orphan(state, vg, move["name"], move["uuid"], active=orphan_active)
+        if move["atomic"] and since("2.03.39"):
+            for n in (0, 1):
+                image = add_orphan(state, vg, f"{move['name']}_mimage_{n}", move["image_uuids"][str(n)], active=True)
+                image["image_of"] = move["name"]
     event(state, "aborted" if abort else "finished", lv=f"{vg}/{move['name']}")
 
 
@@ -435,6 +442,8 @@ def _attr(lv: State, kind: str) -> str:
         return "p-C-aom---" if active else "p-C---m---"
     if kind == "orphan":  # an error segment (virtual), allocated contiguous like the pvmove LV it was
         return "vwc-a-v---" if active else "vwc---v---"
+    if kind == "orphan-image":  # an atomic move's image left by 2.03.39 (normal allocation)
+        return "vwi-a-v---" if active else "vwi---v---"
     if kind == "image":  # LVM marks pvmove images out of sync ("I") for as long as the move runs
         return "Iwi-aom---" if active else "Iwi---m---"
     third = "I" if lv.get("locked") else "i"
@@ -510,7 +519,7 @@ def lv_rows(state: State, vg: str, *, readonly: bool = False) -> list[State]:
     for lv in data["lvs"]:
         if lv.get("orphan"):
             visible = since("2.03.31")
-            add(lv["name"], not visible, lv, "orphan", [("error", 1, [])],
+            add(lv["name"], not visible, lv, "orphan-image" if lv.get("image_of") else "orphan", [("error", 1, [])],
                 {"lv_layout": "error", "lv_role": "public" if visible else "private"})
             continue
         if not lv.get("pvmove"):
@@ -566,7 +575,7 @@ def dm_devices(state: State) -> dict[str, State]:
                 devices.update(_pvmove_devices(state, vg, lv, base, minor))
                 continue
             if lv.get("orphan"):  # 2.03.38 on (lv_is_orphan_pvmove()), its UUID has the layer suffix too
-                base["uuid"] += layer_suffix() if since("2.03.38") else ""
+                base["uuid"] += layer_suffix() if since("2.03.38") and not lv.get("image_of") else ""
                 devices[dm_name(vg, lv["name"])] = {**base, "table": [f"0 {ext} error"],
                                                     "status": [f"0 {ext} error "], "minor": minor}
                 continue
