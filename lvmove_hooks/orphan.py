@@ -76,17 +76,16 @@ def find(volumes: list[LogicalVolume], name: str | None = None) -> list[Orphan]:
         parent = lv.orphan_image_of
         if parent is not None:
             images.setdefault(parent, []).append(lv)
+    for own in images.values():
+        own.sort(key=lambda i: i.name)
     names = {lv.name for lv in volumes}
     found = []
     for lv in volumes:
         if lv.is_error_orphan:
-            own = sorted(images.get(lv.name, []), key=lambda i: i.name)
-            found.append(_orphan(volumes, lv.ref, lv.uuid, own, whole=True))
+            found.append(_orphan(volumes, lv.ref, lv.uuid, images.get(lv.name, []), whole=True))
     for parent, own in sorted(images.items()):
         if parent not in names:  # pvmoveN went before its images (or a move of that name is back: kept)
-            own = sorted(own, key=lambda i: i.name)
-            found.append(_orphan(volumes, LvRef(own[0].vg, parent), own[0].uuid, own,
-                                 whole=False))
+            found.append(_orphan(volumes, LvRef(own[0].vg, parent), own[0].uuid, own, whole=False))
     return [o for o in found if name is None or o.ref.lv == name]
 
 

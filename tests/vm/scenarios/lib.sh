@@ -367,6 +367,16 @@ save_unit_journal() {  # save_unit_journal UNIT NAME
     journalctl -b -u "$1" -o json --no-pager > "$OUT/journal-$2.json" 2>&1
 }
 
+# wait_unit_says UNIT TEXT SECONDS: until UNIT's journal of this boot has a message with TEXT (0), else 1.
+wait_unit_says() {
+    local end=$(( $(date +%s) + $3 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        [ -n "$(journalctl -b -u "$1" -o cat --no-pager --grep "$2" 2>/dev/null)" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
 # Wait until UNIT is active (or the move is already gone); sets UNIT_SEEN=1 if it was seen running.
 wait_unit_active() {
     local unit=$1 vg=$2 timeout=$3 end s

@@ -114,10 +114,7 @@ else check_fail unit-started-when-disk-returned "$UNIT state=$(unit_state "$UNIT
 # The copy is let go only once the unit says it carries the move: on a starved guest (three on the host) the
 # unit's body read the VG 35 s after systemd started it, and lvmpolld had finished the unthrottled copy
 # by then ("nothing to do: vg/pvmove0 is gone (LVM finished the move)", no "completed" to check).
-for _ in $(seq 1 240); do
-    [ -n "$(journalctl -b -u "$UNIT" -o cat --no-pager --grep "carrying" 2>/dev/null)" ] && break
-    sleep 0.5
-done
+wait_unit_says "$UNIT" carrying 120 || log "$UNIT said nothing of carrying the move in 120 s"
 req throttle 0
 if wait_no_pvmove "$VG" 300; then check_pass pvmove-finished; else check_fail pvmove-finished; fi
 wait_unit_inactive "$UNIT" 60

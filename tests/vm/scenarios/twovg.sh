@@ -36,10 +36,7 @@ if [ "$UNIT_SEEN" = 1 ] || journalctl -b -u "$DUNIT" -o cat --no-pager | grep -q
     check_pass data-vg-unit-started-by-itself
 else check_fail data-vg-unit-started-by-itself "state=$(unit_state "$DUNIT")"; fi
 # The boot's 64 KiB/s (test_scenarios) holds data-vg's copy until its unit says it carries the move.
-for _ in $(seq 1 240); do
-    [ -n "$(journalctl -b -u "$DUNIT" -o cat --no-pager --grep "carrying" 2>/dev/null)" ] && break
-    sleep 0.5
-done
+wait_unit_says "$DUNIT" carrying 120 || log "$DUNIT said nothing of carrying the move in 120 s"
 req throttle 1048576
 lvs -a --readonly -o vg_name,lv_name,lv_attr,copy_percent > "$OUT/lvs-after-boot.txt" 2>&1
 # vg and vg3 stay inactive: nothing may have started their units.
